@@ -131,7 +131,8 @@ def compile_bytecode(source, output, python=None):
         "    doraise=True,\n"
         "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
     )
-    subprocess.run([python or sys.executable, "-I", "-c", code, source, output], check=True)
+    interpreter = python or sys.executable
+    subprocess.run([interpreter, "-I", "-c", code, source, output], check=True)
     return output
 
 
@@ -185,16 +186,22 @@ def ensure_dev_tools():
     python = os.path.join(VENV, "bin", "python")
     marker = os.path.join(VENV, ".hvtools-pins")
     pins = dev_requirements()
-    if not (os.path.exists(marker) and open(marker).read() == "\n".join(pins)):
+    if read_marker(marker) != "\n".join(pins):
         if not os.path.exists(python):
             subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
-            check=True,
-        )
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, *pins], check=True)
         with open(marker, "w") as f:
             f.write("\n".join(pins))
     os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+def read_marker(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def dev_requirements():
@@ -217,7 +224,7 @@ def demo():
     for command in demo_commands():
         print(f"$ {' '.join(command)}", flush=True)
         argv = [os.path.join(HERE, command[0]), *command[1:]]
-        status |= subprocess.run(argv, env=env, cwd=HERE).returncode
+        status |= subprocess.run(argv, env=env, cwd=HERE, check=False).returncode
     return status
 
 
@@ -237,7 +244,7 @@ def test(pytest_args):
         ["ruff", "format", "--check", "."],
         ["pytest", *pytest_args],
     ):
-        code = subprocess.run([sys.executable, "-m", *command]).returncode
+        code = subprocess.run([sys.executable, "-m", *command], check=False).returncode
         if code:
             return code
     return 0
@@ -245,9 +252,8 @@ def test(pytest_args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "command", nargs="?", default="build", choices=["build", "install", "demo", "test"]
-    )
+    commands = ["build", "install", "demo", "test"]
+    parser.add_argument("command", nargs="?", default="build", choices=commands)
     parser.add_argument("--python", help="interpreter whose bytecode to ship")
     parser.add_argument("--outdir", default=os.path.join(HERE, "dist"))
     parser.add_argument("--destdir", help="install: staging root")

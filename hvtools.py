@@ -112,6 +112,104 @@ def report(failure):
     return failure.status
 
 
+class Completed:
+    """What a program did: its exit status and its output, as text."""
+
+    __slots__ = ("status", "stderr", "stdout")
+
+    def __init__(self, status, stdout, stderr):
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def run(argv, check=True, timeout=120):
+    """Run a system program, argv[0] an absolute system path, never via a shell.
+
+    os.posix_spawn rather than subprocess: the subprocess module costs more
+    start-up time and memory than an applet may spend (see bench/).  With
+    check, a non-zero exit becomes Failure(EX_OSERR) quoting its stderr.
+    """
+    import select
+    import time
+
+    program = root_path(argv[0])
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2),
+    ]
+    try:
+        pid = os.posix_spawn(
+            program, [program, *argv[1:]], os.environ, file_actions=actions
+        )
+    except OSError as e:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        raise Failure(EX_UNAVAILABLE, f"cannot run {argv[0]}: {e.strerror}") from None
+    os.close(out_w)
+    os.close(err_w)
+    output = {out_r: [], err_r: []}
+    poller = select.poll()
+    for fd in output:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    pending = 2
+    while pending:
+        ready = poller.poll(max(0, deadline - time.monotonic()) * 1000)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        for fd, _ in ready:
+            data = os.read(fd, 65536)
+            if data:
+                output[fd].append(data)
+            else:
+                poller.unregister(fd)
+                pending -= 1
+    for fd in output:
+        os.close(fd)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if pending:
+        raise Failure(EX_TEMPFAIL, f"{' '.join(argv)}: no answer in {timeout} s")
+    done = Completed(
+        status,
+        b"".join(output[out_r]).decode("utf-8", "replace"),
+        b"".join(output[err_r]).decode("utf-8", "replace"),
+    )
+    if check and status != 0:
+        cause = done.stderr.strip().splitlines()[-1:] or [f"exit status {status}"]
+        raise Failure(EX_OSERR, f"{' '.join(argv)}: {cause[0]}")
+    return done
+
+
+def lock(name, timeout=60):
+    """Hold an exclusive lock, /var/run/hvtools.NAME.lock, until exit.
+
+    Serialises runs that must not interleave (two VF_UP events for one
+    interface, two IP injections); waiting is bounded.
+    """
+    import fcntl
+    import time
+
+    path = root_path(f"/var/run/hvtools.{name}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise Failure(
+                    EX_TEMPFAIL, f"{path}: still locked after {timeout} s"
+                ) from None
+            time.sleep(0.05)
+
+
 # ---------------------------------------------------------------------------
 # Names and words.
 
@@ -606,6 +704,87 @@ def ifconfig_args(env, ifname, suffix=""):
 
 
 # ---------------------------------------------------------------------------
+# ifconfig(8) output
+
+
+class Interface:
+    """One interface as ifconfig(8) shows it."""
+
+    __slots__ = (
+        "ether", "flags", "groups", "inet", "inet6", "laggports",
+        "laggproto", "mtu", "name",
+    )  # fmt: skip
+
+    def __init__(self, name, flags, mtu):
+        self.name = name
+        self.flags = flags  # {"UP", "BROADCAST", ...}
+        self.mtu = mtu
+        self.ether = None
+        self.inet = []  # [(address, prefixlen)]
+        self.inet6 = []  # [(address without %scope, prefixlen)]
+        self.laggproto = None
+        self.laggports = []
+        self.groups = []
+
+
+def parse_ifconfig(text):
+    """{name: Interface} from the output of ifconfig(8), in its order."""
+    interfaces = {}
+    current = None
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if line[0] not in " \t":
+            name, _, rest = line.partition(": ")
+            flags = rest.partition("<")[2].partition(">")[0]
+            mtu = _word_after(words, "mtu")
+            current = interfaces[name.rstrip(":")] = Interface(
+                name.rstrip(":"),
+                set(flags.split(",")) - {""},
+                int(mtu) if mtu and mtu.isdigit() else None,
+            )
+        elif current is not None:
+            _parse_ifconfig_detail(current, words)
+    return interfaces
+
+
+def _parse_ifconfig_detail(interface, words):
+    key = words[0]
+    if key == "ether" and len(words) > 1:
+        interface.ether = words[1]
+    elif key == "inet" and len(words) > 1:
+        netmask = _word_after(words, "netmask") or "0xffffffff"
+        interface.inet.append((words[1], bin(int(netmask, 16)).count("1")))
+    elif key == "inet6" and len(words) > 1:
+        prefixlen = _word_after(words, "prefixlen") or "128"
+        interface.inet6.append((words[1].partition("%")[0], int(prefixlen)))
+    elif key == "laggproto" and len(words) > 1:
+        interface.laggproto = words[1]
+    elif key == "laggport:" and len(words) > 1:
+        interface.laggports.append(words[1])
+    elif key == "groups:":
+        interface.groups = words[1:]
+
+
+def _word_after(words, key):
+    try:
+        return words[words.index(key) + 1]
+    except (ValueError, IndexError):
+        return None
+
+
+def normalize_mac(text):
+    """A MAC address in one spelling (lower case, two digits a byte), or None."""
+    octets = text.lower().split(":")
+    if len(octets) != 6 or not all(
+        1 <= len(o) <= 2 and _HEX.issuperset(o) for o in octets
+    ):
+        return None
+    return ":".join(o.zfill(2) for o in octets)
+
+
+# ---------------------------------------------------------------------------
 # The applets.  Each takes its arguments and returns an exit status, or
 # raises Failure.
 
@@ -644,12 +823,18 @@ def install(program, directory):
     source = _own_archive(program)
     target = f"{directory.rstrip('/')}/{PROGRAM}"
     real = root_path(target)
+    links = [os.path.join(os.path.dirname(real), name) for name in linked_applets()]
+    for link in links:
+        if _in_the_way(link) and os.path.lexists(link + ".orig"):
+            raise Failure(
+                EX_CANTCREAT, f"{link}: in the way, and {link}.orig exists already"
+            )
     os.makedirs(os.path.dirname(real), 0o755, exist_ok=True)
     if not (os.path.exists(real) and os.path.samefile(source, real)):
         with open(source, "rb") as f:
             write_file(target, f.read(), mode=0o555)
-    for name in linked_applets():
-        _place_link(os.path.dirname(real), name)
+    for link in links:
+        _place_link(link)
     return EX_OK
 
 
@@ -684,15 +869,17 @@ def _own_archive(program):
     return path
 
 
-def _place_link(directory, name):
-    link = os.path.join(directory, name)
+def _in_the_way(link):
+    # Anything but our own link: the base system's script, or another link.
+    return os.path.lexists(link) and not (
+        os.path.islink(link) and os.readlink(link) == PROGRAM
+    )
+
+
+def _place_link(link):
     if os.path.islink(link) and os.readlink(link) == PROGRAM:
         return
     if os.path.lexists(link):
-        if os.path.lexists(link + ".orig"):
-            raise Failure(
-                EX_CANTCREAT, f"{link}: in the way, and {link}.orig exists already"
-            )
         os.rename(link, link + ".orig")
     temporary = f"{link}.hvtools-{os.getpid()}"
     os.symlink(PROGRAM, temporary)

@@ -1,0 +1,328 @@
+"""The program as a whole: dispatch, the zipapp and its launcher, installing."""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import build
+import hvtools
+from conftest import hv_env
+
+
+def run_program(argv, env, **kwargs):
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=60, **kwargs
+    )
+
+
+def one_line(text):
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# Dispatch
+
+
+def test_list_prints_every_applet_of_the_table(run):
+    result = run("--list", via="hvtools")
+    assert result.returncode == 0
+    assert result.stdout.split("\n")[:-1] == list(hvtools.APPLETS)
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_names_every_applet(run, option):
+    result = run(option, via="hvtools")
+    assert result.returncode == 0
+    for name in hvtools.APPLETS:
+        assert name in result.stdout
+
+
+def test_version(run):
+    result = run("--version", via="hvtools")
+    assert (result.returncode, result.stdout) == (0, f"hvtools {hvtools.__version__}\n")
+
+
+def test_no_arguments_is_a_usage_error(dist, root):
+    result = run_program([str(dist / "hvtools")], hv_env(root))
+    assert result.returncode == 64
+    assert result.stderr.startswith("usage: hvtools")
+
+
+@pytest.mark.parametrize("name", ["nosuch", "--nosuch", "hv_get_dns_info.sh", ""])
+def test_unknown_applet_exits_64_with_a_hint(run, name):
+    result = run(name, via="hvtools")
+    assert result.returncode == 64
+    assert "hvtools --list" in one_line(result.stderr)
+
+
+def test_unknown_name_through_a_symlink_exits_64(dist, root, tmp_path):
+    link = tmp_path / "hv_set_everything"
+    link.symlink_to(dist / "hvtools")
+    result = run_program([str(link)], hv_env(root))
+    assert result.returncode == 64
+    assert "'hv_set_everything'" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("name", list(hvtools.APPLETS))
+def test_every_applet_has_help(run, name):
+    result = run(name, "--help", via="hvtools")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: {name}")
+
+
+def test_the_name_beats_the_first_argument(run, root):
+    (root / "etc/resolv.conf").write_text("nameserver 10.0.0.53\n")
+    result = run("hv_get_dns_info", "hv_get_dhcp_info", via="link")
+    assert (result.returncode, result.stdout) == (0, "10.0.0.53\n")
+
+
+def test_in_process_main_reports_failures_as_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(tmp_path))
+    assert hvtools.main(["hv_get_dhcp_info", "bad/name"]) == 64
+    err = capsys.readouterr().err
+    assert one_line(err) == "hv_get_dhcp_info: invalid interface name 'bad/name'"
+
+
+# The zipapp
+
+
+@pytest.mark.parametrize("via", ["link", "sh", "hvtools"])
+def test_runs_directly_through_sh_and_as_hvtools(run, root, via):
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    result = run("hv_get_dhcp_info", "hn0", via=via)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Enabled\n", "")
+
+
+def test_runs_through_shivs_own_bootstrap(dist, root, tmp_path):
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    env = hv_env(root, SHIV_ROOT=str(tmp_path / "shiv"))
+    result = run_program([sys.executable, str(dist / "hv_get_dhcp_info"), "hn0"], env)
+    assert (result.returncode, result.stdout) == (0, "Disabled\n")
+
+
+def test_imports_hvtools_from_the_archive_with_bytecode(dist, root):
+    code = "import hvtools, sys; print(hvtools.__spec__.origin)"
+    archive = str(dist / "hvtools")
+    result = run_program(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0]=[{archive!r}"
+         f" + '/site-packages']; {code}"],
+        hv_env(dist),
+    )  # fmt: skip
+    assert result.stdout.strip() == f"{archive}/site-packages/hvtools.pyc"
+
+
+def test_builds_are_reproducible(dist, tmp_path):
+    again = tmp_path / "again"
+    build.build(str(again))
+    assert (again / "hvtools").read_bytes() == (dist / "hvtools").read_bytes()
+    assert sorted(os.listdir(again)) == sorted(os.listdir(dist))
+
+
+def test_every_linked_applet_has_a_symlink(dist):
+    for name in hvtools.linked_applets():
+        assert os.readlink(dist / name) == "hvtools"
+
+
+def test_ignores_the_callers_python_environment(run, root, tmp_path):
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    (trap / "hvtools.py").write_text("raise SystemExit('imported the wrong hvtools')\n")
+    (trap / "sitecustomize.py").write_text("raise SystemExit('ran sitecustomize')\n")
+    (root / "etc/resolv.conf").write_text("nameserver 192.0.2.1\n")
+    env = hv_env(root, PYTHONPATH=str(trap), PYTHONSTARTUP=str(trap / "hvtools.py"))
+    result = subprocess.run(
+        [str(run.dist / "hv_get_dns_info")],
+        env=env, cwd=trap, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "192.0.2.1\n")
+
+
+def snapshot(*trees):
+    seen = {}
+    for top in trees:
+        for directory, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(directory, name)
+                info = os.lstat(path)
+                seen[path] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return seen
+
+
+def test_read_applets_write_nothing_with_a_read_only_root_and_no_home(
+    run, root, tmp_path
+):
+    (root / "etc/resolv.conf").write_text("nameserver 192.0.2.1\n")
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    for directory, _, files in os.walk(root):
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o444)
+        os.chmod(directory, 0o555)
+    os.chmod(home, 0o555)
+    before = snapshot(root, home, run.dist)
+    for home_value in (str(home), "/nonexistent/home", None):
+        env = hv_env(root, HOME=home_value)
+        if home_value is None:
+            del env["HOME"]
+        for applet, args in (("hv_get_dns_info", ()), ("hv_get_dhcp_info", ("hn0",))):
+            for via in ("link", "sh"):
+                result = run(applet, *args, via=via, env=env)
+                assert result.returncode == 0, result.stderr
+                assert result.stdout in ("192.0.2.1\n", "Enabled\n")
+    assert snapshot(root, home, run.dist) == before
+
+
+# The launcher's search for Python
+
+
+@pytest.fixture
+def launcher(dist, tmp_path):
+    """dist/hvtools with the launcher's /usr/local/bin swapped for a test dir."""
+    archive = (dist / "hvtools").read_bytes()
+    assert archive.startswith(build.preamble())
+    bindir = tmp_path / "local-bin"
+    bindir.mkdir()
+    program = tmp_path / "hvtools"
+    program.write_bytes(build.preamble(str(bindir)) + archive[len(build.preamble()) :])
+    program.chmod(0o755)
+    return program, bindir
+
+
+def fake_python(path, log):
+    """A python3 that notes its own name in log, then runs the real one."""
+    path.write_text(f'#!/bin/sh\necho "$0" >> {log}\nexec {sys.executable} "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def launch(program, root, path, python=None):
+    env = {"PATH": path, "HVTOOLS_ROOT": str(root)}
+    if python is not None:
+        env["HVTOOLS_PYTHON"] = python
+    return run_program(["/bin/sh", str(program), "--version"], env)
+
+
+def test_launcher_prefers_hvtools_python(launcher, root, tmp_path):
+    program, bindir = launcher
+    log = tmp_path / "log"
+    chosen = fake_python(tmp_path / "chosen", log)
+    fake_python(bindir / "python3", log)
+    result = launch(program, root, str(bindir), python=chosen)
+    assert result.returncode == 0
+    assert log.read_text().split() == [chosen]
+
+
+def test_launcher_then_tries_python3_on_path(launcher, root, tmp_path):
+    program, bindir = launcher
+    log = tmp_path / "log"
+    onpath = tmp_path / "path"
+    onpath.mkdir()
+    fake_python(onpath / "python3", log)
+    fake_python(bindir / "python3", log)
+    result = launch(
+        program, root, f"/nonexistent:{onpath}", python="/nonexistent/python"
+    )
+    assert result.returncode == 0
+    assert log.read_text().split() == [str(onpath / "python3")]
+
+
+def test_launcher_then_tries_local_bin_python3(launcher, root, tmp_path):
+    program, bindir = launcher
+    log = tmp_path / "log"
+    fake_python(bindir / "python3", log)
+    fake_python(bindir / "python3.12", log)
+    result = launch(program, root, "/nonexistent")
+    assert result.returncode == 0
+    assert log.read_text().split() == [str(bindir / "python3")]
+
+
+def test_launcher_then_takes_the_newest_python3_minor(launcher, root, tmp_path):
+    program, bindir = launcher
+    log = tmp_path / "log"
+    for name in ("python3.9", "python3.10", "python3.8"):
+        fake_python(bindir / name, log)
+    (bindir / "python3.11-config").write_text("#!/bin/sh\nexit 99\n")
+    (bindir / "python3.11-config").chmod(0o755)
+    (bindir / "python3.12").write_text("not executable\n")
+    result = launch(program, root, "/nonexistent")
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().split() == [str(bindir / "python3.10")]
+
+
+def test_launcher_without_python_exits_127(launcher, root):
+    program, _ = launcher
+    result = launch(program, root, "/nonexistent")
+    assert result.returncode == 127
+    assert "no Python 3 found" in one_line(result.stderr)
+
+
+# Installing
+
+
+ORIGINAL_SCRIPT = b"#!/bin/sh\n. /var/db/hypervhv_set_ip_data\n"
+
+
+def test_build_install_stages_program_and_links_keeping_originals(dist, tmp_path):
+    destdir = tmp_path / "image"
+    libexec = destdir / "usr/libexec/hyperv"
+    libexec.mkdir(parents=True)
+    (libexec / "hv_get_dns_info").write_bytes(ORIGINAL_SCRIPT)
+    build.install(str(destdir), "/usr", False, str(dist))
+    program = libexec / "hvtools"
+    assert program.read_bytes() == (dist / "hvtools").read_bytes()
+    assert stat.S_IMODE(program.stat().st_mode) == 0o555
+    for name in hvtools.linked_applets():
+        assert os.readlink(libexec / name) == "hvtools"
+    assert (libexec / "hv_get_dns_info.orig").read_bytes() == ORIGINAL_SCRIPT
+
+    build.install(str(destdir), "/usr", False, str(dist))  # again: nothing lost
+    assert (libexec / "hv_get_dns_info.orig").read_bytes() == ORIGINAL_SCRIPT
+
+    build.install(str(destdir), "/usr", True, str(dist))
+    assert (libexec / "hv_get_dns_info").read_bytes() == ORIGINAL_SCRIPT
+    assert sorted(os.listdir(libexec)) == ["hv_get_dns_info"]
+
+
+def test_install_from_a_single_copied_file(dist, tmp_path):
+    image = tmp_path / "image"
+    image.mkdir()
+    copy = tmp_path / "copied" / "hvtools"
+    copy.parent.mkdir()
+    shutil.copy(dist / "hvtools", copy)
+    env = hv_env(image)
+    result = run_program([str(copy), "--install", "/usr/libexec/hyperv"], env)
+    assert (result.returncode, result.stderr) == (0, "")
+    (image / "etc").mkdir()
+    (image / "etc/rc.conf").write_text('ifconfig_hn0="SYNCDHCP"\n')
+    applet = image / "usr/libexec/hyperv/hv_get_dhcp_info"
+    result = run_program(["/bin/sh", str(applet), "hn0"], env)
+    assert (result.returncode, result.stdout) == (0, "Enabled\n")
+
+
+def test_install_refuses_to_lose_a_file_when_orig_exists(dist, tmp_path):
+    libexec = tmp_path / "usr/libexec/hyperv"
+    libexec.mkdir(parents=True)
+    (libexec / "hv_get_dns_info").write_bytes(ORIGINAL_SCRIPT)
+    (libexec / "hv_get_dns_info.orig").write_bytes(b"older\n")
+    result = run_program([str(dist / "hvtools"), "--install", "/usr/libexec/hyperv"],
+                         hv_env(tmp_path))  # fmt: skip
+    assert result.returncode == 73
+    assert "hv_get_dns_info.orig exists" in one_line(result.stderr)
+    assert (libexec / "hv_get_dns_info").read_bytes() == ORIGINAL_SCRIPT
+    assert (libexec / "hv_get_dns_info.orig").read_bytes() == b"older\n"
+
+
+def test_install_needs_the_built_program(tmp_path):
+    result = run_program(
+        [sys.executable, hvtools.__file__, "--install", "/usr/libexec/hyperv"],
+        hv_env(tmp_path),
+    )
+    assert result.returncode == 64
+    assert "build.py" in one_line(result.stderr)
+    assert not (tmp_path / "usr").exists()
