@@ -59,7 +59,7 @@ fi
 [ -n "$hvtools_py" ] && exec "$hvtools_py" -I -S -B -c 'import sys
 sys.path[:0] = [sys.argv[1] + "/site-packages"]
 import hvtools
-sys.exit(hvtools.main(sys.argv[1:]))' "$0" "$@"
+hvtools.leave(hvtools.main(sys.argv[1:]))' "$0" "$@"
 echo "${0##*/}: no Python 3 found (set HVTOOLS_PYTHON or install python3)" >&2
 exit 127
 """
@@ -172,7 +172,32 @@ def install(destdir, prefix, uninstall, outdir):
     env = dict(os.environ, HVTOOLS_ROOT=os.path.abspath(destdir))
     env.setdefault("HVTOOLS_PYTHON", sys.executable)
     subprocess.run([program, option, libexec], check=True, env=env)
+    rules = os.path.join(destdir, devd_dir(prefix).lstrip("/"), "hvtools.conf")
+    if uninstall:
+        if os.path.lexists(rules):
+            os.unlink(rules)
+    else:
+        stage_devd_rules(rules, libexec)
     return os.path.join(destdir, libexec.lstrip("/"))
+
+
+def devd_dir(prefix):
+    """Where devd(8) reads rules for a prefix: the base system's own
+    /etc/devd for /usr, PREFIX/etc/devd otherwise (devd.conf reads
+    /etc/devd and /usr/local/etc/devd)."""
+    prefix = prefix.rstrip("/") or "/"
+    return "/etc/devd" if prefix in ("/", "/usr") else f"{prefix}/etc/devd"
+
+
+def stage_devd_rules(path, libexec):
+    """devd/hyperv.conf with the applet directory filled in."""
+    with open(os.path.join(HERE, "devd", "hyperv.conf")) as f:
+        text = f.read().replace("%%LIBEXECDIR%%", libexec)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
 
 
 # ---------------------------------------------------------------------------
@@ -233,6 +258,8 @@ def demo_commands():
         ["dist/hv_get_dns_info"],
         ["dist/hv_get_dhcp_info", "hn0"],
         ["dist/hv_get_dhcp_info", "hn1"],
+        ["dist/hvtools", "status"],
+        ["dist/hv_set_ifconfig", "--dry-run", "/var/db/hypervhv_set_ip_data"],
     ]
 
 

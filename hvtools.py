@@ -4,6 +4,11 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
 
     hv_get_dns_info          print the DNS servers of /etc/resolv.conf, one a line
     hv_get_dhcp_info IF      print Enabled or Disabled: is IF a DHCP interface?
+    hv_set_ifconfig FILE     apply the host's IP request, live and in rc.conf
+    hyperv_vfattach IF DELAY devd IFATTACH: bring a VF up, delayed
+    hyperv_vfup hnN          devd VF_UP: join hnN and its VF in laggN
+    status                   each hn(4): VF, lagg, addresses, rc.conf mode, and
+                             warnings (run as ``hvtools status``; no link)
 
 The program itself:
 
@@ -61,7 +66,10 @@ def read_text(path):
     text keeps every byte it had.
     """
     try:
-        with open(root_path(path), encoding="utf-8", errors="surrogateescape") as f:
+        # newline="": a CR is text (sh keeps it in a value), not a line end.
+        with open(
+            root_path(path), encoding="utf-8", errors="surrogateescape", newline=""
+        ) as f:
             return f.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -76,22 +84,22 @@ _applet = "hvtools"  # the name messages carry; set by main()
 
 def _syslog(priority, message):
     # Written by hand rather than with the syslog module so that the socket,
-    # like every system path, is found under $HVTOOLS_ROOT.
+    # syslogd(8)'s /var/run/log, is found under $HVTOOLS_ROOT like every
+    # system path: an image being built or a test root has no syslogd.
     import _socket
 
-    for path in (root_path("/var/run/log"), "/dev/log"):
-        if not os.path.exists(path):
-            continue
-        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
-        try:
-            s.connect(path)
-            line = f"<{24 + priority}>hvtools[{os.getpid()}]: {message}"
-            s.send(line.encode("utf-8", "backslashreplace"))
-            return
-        except OSError:
-            continue
-        finally:
-            s.close()
+    path = root_path("/var/run/log")
+    if not os.path.exists(path):
+        return
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    try:
+        s.connect(path)
+        line = f"<{24 + priority}>hvtools[{os.getpid()}]: {message}"
+        s.send(line.encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass  # syslog is a courtesy; stderr already has the message
+    finally:
+        s.close()
 
 
 def log(message, priority=6):
@@ -246,16 +254,17 @@ def check_ifname(name):
 def parse_nameservers(text):
     """The nameserver addresses of resolv.conf text, in file order.
 
-    Comment lines, trailing comments, other keywords and anything that is not
-    an IPv4 or IPv6 address (an IPv6 %scope suffix allowed) are skipped.
+    Read as res_init() in libc reads them: a line that starts with
+    "nameserver" and a blank; the address ends at a blank, "#" or ";".
+    Anything that is not an IPv4 or IPv6 address (an IPv6 %scope suffix
+    allowed) is skipped, as the resolver skips it.
     """
     servers = []
-    for line in text.splitlines():
-        words = line.split(None, 2)
-        if len(words) < 2 or words[0] != "nameserver":
+    for line in text.split("\n"):
+        if not line.startswith(("nameserver ", "nameserver\t")):
             continue
-        address = words[1]
-        for mark in "#;":
+        address = line[10:].lstrip(" \t")
+        for mark in " \t#;":
             address = address.partition(mark)[0]
         if is_ip_address(address):
             servers.append(address)
@@ -263,23 +272,25 @@ def parse_nameservers(text):
 
 
 def is_ip_address(text):
-    """True for a textual IPv4 or IPv6 address, as inet_pton(3) reads them."""
+    """True for a textual IPv4 or IPv6 address, as the ipaddress module reads
+    them (no leading zeros in IPv4), an IPv6 address with an interface name
+    or number as %scope."""
     if ":" in text:
-        address, _, scope = text.partition("%")
-        if "%" in text and not ((scope and valid_ifname(scope)) or scope.isdigit()):
+        address, percent, scope = text.partition("%")
+        if percent and not (valid_ifname(scope) or _is_number(scope)):
             return False
         return _is_ipv6(address)
     return _is_ipv4(text)
 
 
+def _is_number(text):
+    return text.isascii() and text.isdigit()
+
+
 def _is_ipv4(text):
     parts = text.split(".")
     return len(parts) == 4 and all(
-        p.isascii()
-        and p.isdigit()
-        and len(p) <= 3
-        and int(p) <= 255
-        and (p == "0" or p[0] != "0")
+        _is_number(p) and len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0")
         for p in parts
     )
 
@@ -290,9 +301,11 @@ def _is_ipv6(text):
     if "::" in tail or not text:
         return False
     words = (head.split(":") if head else []) + (tail.split(":") if tail else [])
+    # A dotted IPv4 part may only end the address.
+    last = len(words) - 1 if tail or not compressed else -1
     width = 0
     for i, word in enumerate(words):
-        if i == len(words) - 1 and "." in word:
+        if i == last and "." in word:
             if not _is_ipv4(word):
                 return False
             width += 2
@@ -339,39 +352,30 @@ def parse_rc(text):
     """
     assignments = []
     problems = []
-    pos = 0
-    size = len(text)
-    lineno = 0
-    while pos < size:
-        eol = text.find("\n", pos)
-        if eol < 0:
-            eol = size
-        lineno += 1
-        line = text[pos:eol]
+    end = 0
+    resume = 0  # the slow path may read on past the end of its line
+    for lineno, line in enumerate(text.split("\n"), 1):
+        start = end
+        end += len(line) + 1
         body = line.lstrip(" \t")
-        if not body or body[0] == "#":
-            pos = eol + 1
+        if not body or body[0] == "#" or start < resume:
             continue
-        start = eol - len(body)
-        simple = _simple_assignment(body)
+        start += len(line) - len(body)
+        simple = _simple_assignment(body, start)
         if simple is not None:
-            name, value, length = simple
-            assignments.append((name, value, start, start + length))
-            pos = eol + 1
+            assignments.append(simple)
             continue
         scanner = _Scanner(text, start)
         try:
             scanner.commands(assignments)
         except _Unreadable as e:
             problems.append((lineno, str(e)))
-            pos = eol + 1
             continue
-        lineno += text.count("\n", eol, scanner.pos) - (scanner.pos > eol)
-        pos = scanner.pos
+        resume = scanner.pos
     return assignments, problems
 
 
-def _simple_assignment(body):
+def _simple_assignment(body, start):
     # The fast path for the lines nearly every rc.conf is made of:
     # name=word, name="text" or name='text', then at most a comment.
     name, eq, rest = body.partition("=")
@@ -383,8 +387,12 @@ def _simple_assignment(body):
         if close < 0:
             return None
         value = rest[1:close]
-        if first == '"' and ("\\" in value or "$" in value or "`" in value):
+        if first == '"' and ("\\" in value or "`" in value):
             return None
+        if first == '"' and "$" in value:
+            value = _braced_expansions(value)
+            if value is None:
+                return None
         length = close + 1
     else:
         value = rest.split(" ", 1)[0].split("\t", 1)[0]
@@ -394,7 +402,23 @@ def _simple_assignment(body):
     tail = rest[length:]
     if tail and not (tail[0] in " \t" and tail.lstrip(" \t")[:1] in ("", "#")):
         return None
-    return name, value, len(name) + 1 + length
+    return name, value, start, start + len(name) + 1 + length
+
+
+def _braced_expansions(value):
+    # "text ${name} text": the one expansion most rc.conf files use.
+    head, *pieces = value.split("${")
+    if "$" in head:
+        return None
+    parts = [head] if head else []
+    for piece in pieces:
+        name, close, after = piece.partition("}")
+        if not (close and name.isidentifier() and name.isascii()) or "$" in after:
+            return None
+        parts.append((name, "", ""))
+        if after:
+            parts.append(after)
+    return parts
 
 
 class _Scanner:
@@ -418,6 +442,7 @@ class _Scanner:
 
     def command(self):
         found = []
+        declaring = False  # after export or readonly, which assign too
         while True:
             self.skip_blanks()
             c = self.peek()
@@ -432,11 +457,18 @@ class _Scanner:
                 raise _Unreadable(f"{c!r} is not part of an assignment")
             start = self.pos
             name = self.name()
-            if not name or self.peek() != "=":
+            if name and self.peek() == "=":
+                self.pos += 1
+                value = self.word(_WORD_END)
+                found.append((name, value, start, self.pos))
+            elif (
+                name
+                and (self.peek() in _WORD_END or not self.peek())
+                and (declaring or (not found and name in ("export", "readonly")))
+            ):
+                declaring = True
+            else:
                 raise _Unreadable("a command, not an assignment")
-            self.pos += 1
-            value = self.word(_WORD_END)
-            found.append((name, value, start, self.pos))
 
     def skip_blanks(self):
         text = self.text
@@ -450,25 +482,37 @@ class _Scanner:
                 return
 
     def name(self):
-        start = self.pos
-        if self.peek() not in _NAME_START:
-            return ""
-        while self.peek() and self.peek() in _NAME_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
+        # A backslash-newline vanishes before sh splits words, even in a name.
+        text = self.text
+        chars = []
+        while True:
+            c = self.peek()
+            if c == "\\" and text[self.pos + 1 : self.pos + 2] == "\n":
+                self.pos += 2
+            elif c and c in (_NAME_CHARS if chars else _NAME_START):
+                chars.append(c)
+                self.pos += 1
+            else:
+                return "".join(chars)
 
     def word(self, stop):
         parts = []
+        tilde_ok = True  # sh expands ~ at the start and after each ":"
         while True:
             c = self.peek()
             if not c or c in stop:
                 return _join_parts(parts)
             self.pos += 1
+            if c == "\\" and self.peek() == "\n":
+                self.pos += 1
+                continue
+            if c == "~" and tilde_ok:
+                raise _Unreadable("tilde expansion")
+            tilde_ok = c == ":"
             if c == "\\":
                 escaped = self.peek()
                 self.pos += len(escaped)
-                if escaped != "\n":
-                    parts.append(escaped)
+                parts.append(escaped)
             elif c == "'":
                 close = self.text.find("'", self.pos)
                 if close < 0:
@@ -478,36 +522,41 @@ class _Scanner:
             elif c == '"':
                 self.double_quoted(parts)
             elif c == "$":
-                parts.append(self.dollar())
+                parts.append(self.dollar(quoted=False))
             elif c == "`":
                 raise _Unreadable("command substitution")
             else:
                 parts.append(c)
 
-    def double_quoted(self, parts):
+    def double_quoted(self, parts, end='"'):
+        # Inside "...", or (end "}") in the word of a ${...} inside "...",
+        # where ' is an ordinary character and a "..." pair nests.
         while True:
             c = self.peek()
             if not c:
-                raise _Unreadable("unterminated double quote")
+                what = "double quote" if end == '"' else "${...}"
+                raise _Unreadable(f"unterminated {what}")
             self.pos += 1
-            if c == '"':
+            if c == end:
                 return
             if c == "\\":
                 escaped = self.peek()
-                if escaped in ("$", "`", '"', "\\", "\n"):
+                if escaped in ("$", "`", '"', "\\", "\n", end):
                     self.pos += 1
                     if escaped != "\n":
                         parts.append(escaped)
                 else:
                     parts.append("\\")
+            elif c == '"':
+                self.double_quoted(parts)
             elif c == "$":
-                parts.append(self.dollar())
+                parts.append(self.dollar(quoted=True))
             elif c == "`":
                 raise _Unreadable("command substitution")
             else:
                 parts.append(c)
 
-    def dollar(self):
+    def dollar(self, quoted):
         c = self.peek()
         if c == "{":
             self.pos += 1
@@ -520,19 +569,29 @@ class _Scanner:
             for op in _EXPANSION_OPS:
                 if self.text.startswith(op, self.pos):
                     self.pos += len(op)
-                    value = self.word(frozenset("}"))
-                    if self.peek() != "}":
-                        raise _Unreadable("unterminated ${...}")
-                    self.pos += 1
-                    return (name, op, value)
+                    return (name, op, self.expansion_word(quoted))
             raise _Unreadable("unsupported ${...} expansion")
         if c == "(":
             raise _Unreadable("command substitution")
+        if c == "'" and not quoted:
+            raise _Unreadable("$'...' quoting")
         if c and c in _NAME_START:
             return (self.name(), "", "")
         if c and c in "0123456789@*#?$!-":
             raise _Unreadable(f"special parameter ${c}")
         return "$"
+
+    def expansion_word(self, quoted):
+        # The word of ${name-word}, up to the closing brace.
+        if quoted:
+            parts = []
+            self.double_quoted(parts, "}")
+            return _join_parts(parts)
+        value = self.word(frozenset("}"))
+        if self.peek() != "}":
+            raise _Unreadable("unterminated ${...}")
+        self.pos += 1
+        return value
 
 
 def _join_parts(parts):
@@ -579,16 +638,13 @@ def rc_expand(value, env):
 def rc_evaluate(assignments, env):
     """Apply parsed assignments to env in order, as sourcing the file would."""
     for name, value, _, _ in assignments:
-        env[name] = rc_expand(value, env)
+        env[name] = value if value.__class__ is str else rc_expand(value, env)
     return env
 
 
 def rc_conf_files(env):
-    """The files of rc_conf_files, each once, in order.
-
-    rc.subr expands rc_conf_files once, after /etc/defaults/rc.conf, so a
-    value set in /etc/rc.conf itself does not change which files are read.
-    """
+    """The files of rc_conf_files, each once, in order (all of them when the
+    defaults do not set it)."""
     seen = []
     for path in env.get("rc_conf_files", DEFAULT_RC_CONF_FILES).split():
         if path not in seen:
@@ -596,31 +652,63 @@ def rc_conf_files(env):
     return seen
 
 
-def load_rc_conf(service="netif"):
-    """The variables rc(8) sets for a service: defaults, rc_conf_files,
-    then /etc/rc.conf.d/SERVICE (a file, or a directory of files)."""
-    env = {}
-    _source_rc("/etc/defaults/rc.conf", env)
-    for path in rc_conf_files(env):
-        _source_rc(path, env)
-    confd = f"/etc/rc.conf.d/{service}"
-    if os.path.isdir(root_path(confd)):
-        for entry in sorted(os.listdir(root_path(confd))):
-            if os.path.isfile(root_path(f"{confd}/{entry}")):
-                _source_rc(f"{confd}/{entry}", env)
+def rc_sources(env, services=("netif",)):
+    """The files rc.subr's load_rc_config sources, in its order:
+    /etc/defaults/rc.conf and vendor.conf, the files of rc_conf_files, then
+    rc.conf.d/SERVICE (a file, or the files of a directory) in /etc and in
+    each local_startup directory.  Without the defaults, only /etc/rc.conf.
+
+    A generator, because which files come next depends on what the earlier
+    ones set: the caller evaluates each file into env before the next.
+    """
+    if os.path.isfile(root_path("/etc/defaults/rc.conf")):
+        yield "/etc/defaults/rc.conf"
+        yield "/etc/defaults/vendor.conf"
+        done = set()
+        # source_rc_confs reads the list twice, the second time as the files
+        # read the first time left it: they can add files, not drop any.
+        for _ in range(2):
+            for path in rc_conf_files(env):
+                if path not in done:
+                    done.add(path)
+                    yield path
     else:
-        _source_rc(confd, env)
+        yield "/etc/rc.conf"
+    for startup in ["/etc", *env.get("local_startup", "").split()]:
+        # rc.subr: ${_d%/rc.d}/rc.conf.d/NAME
+        top = startup[: -len("/rc.d")] if startup.endswith("/rc.d") else startup
+        for service in services:
+            confd = f"{top}/rc.conf.d/{service}"
+            if os.path.isdir(root_path(confd)):
+                for entry in sorted(os.listdir(root_path(confd))):
+                    path = f"{confd}/{entry}"
+                    if entry[0] != "." and os.path.isfile(root_path(path)):
+                        yield path
+            elif os.path.isfile(root_path(confd)):
+                yield confd
+
+
+def load_rc_conf(services=("netif",), texts=None):
+    """The variables rc(8) sets for the services, from rc_sources().
+
+    texts, when given, collects {path: text, or None when absent} of every
+    file consulted, in order.
+    """
+    env = {}
+    for path in rc_sources(env, services):
+        text = read_text(path)
+        if texts is not None:
+            texts[path] = text
+        if text is None:
+            continue
+        assignments, problems = parse_rc(text)
+        # /etc/defaults/rc.conf defines source_rc_confs with commands that
+        # rc_sources() does itself; they are not the admin's to fix.
+        if path != "/etc/defaults/rc.conf":
+            for lineno, reason in problems:
+                warn(f"{path}:{lineno}: skipped: {reason}")
+        rc_evaluate(assignments, env)
     return env
-
-
-def _source_rc(path, env):
-    text = read_text(path)
-    if text is None:
-        return
-    assignments, problems = parse_rc(text)
-    for lineno, reason in problems:
-        warn(f"{path}:{lineno}: skipped: {reason}")
-    rc_evaluate(assignments, env)
 
 
 # What network.subr makes of the variables.
@@ -635,15 +723,30 @@ _PSEUDO_WORDS = frozenset(("dhcp", "noauto", "syncdhcp", "nosyncdhcp", "wpa", "h
 
 def rc_ifvar(ifname, suffix=""):
     """The rc.conf variable for an interface: ifconfig_vlan0_100 for vlan0.100."""
-    for c in ".-/+":
-        ifname = ifname.replace(c, "_")
-    return f"ifconfig_{ifname}{suffix}"
+    # As rc.subr's ltr splits the name into fields at . - / +: a separator
+    # at either end makes no field, so it is dropped, not translated.
+    for c in "-/+":
+        ifname = ifname.replace(c, ".")
+    fields = ifname.split(".")
+    if fields[-1] == "":
+        fields.pop()
+    while fields and fields[0] == "":
+        fields.pop(0)
+    return f"ifconfig_{'_'.join(fields)}{suffix}"
 
 
 def rc_ifconfig(env, ifname, suffix=""):
-    """ifconfig_IF[suffix], or ifconfig_DEFAULT only when that is unset."""
+    """ifconfig_IF[suffix] as network.subr reads it.
+
+    ifconfig_IF and ifconfig_IF_ipv6 (_ifconfig_getargs) fall back to
+    ifconfig_DEFAULT, only when unset; others, such as ifconfig_IF_alias0,
+    have no fallback (get_if_var without a default).
+    """
     value = env.get(rc_ifvar(ifname, suffix))
-    return env.get("ifconfig_DEFAULT", "") if value is None else value
+    if value is None:
+        fallback = suffix in ("", "_ipv6")
+        return env.get("ifconfig_DEFAULT", "") if fallback else ""
+    return value
 
 
 def _words(value):
@@ -654,8 +757,12 @@ def _words(value):
 def _is_family(ifname, prefixes):
     # network.subr's case patterns such as lo[0-9]*: a prefix, then a digit.
     return any(
-        ifname.startswith(p) and ifname[len(p) : len(p) + 1].isdigit() for p in prefixes
+        ifname.startswith(p) and ifname[len(p) : len(p) + 1] in _DIGITS
+        for p in prefixes
     )
+
+
+_DIGITS = frozenset("0123456789")
 
 
 def is_dhcp_interface(env, ifname):
@@ -690,17 +797,245 @@ def ifconfig_args(env, ifname, suffix=""):
     the pseudo words (DHCP, NOAUTO, SYNCDHCP, NOSYNCDHCP, WPA, HOSTAP) and
     minus "vnet NAME" pairs."""
     args = []
-    skip_next = False
+    skip_next = False  # the jail name after vnet, whatever it is
     for word in _words(rc_ifconfig(env, ifname, suffix)):
-        if not word or word.lower() in _PSEUDO_WORDS:
+        if not word:
             continue
         if skip_next:
             skip_next = False
         elif word == "vnet":
             skip_next = True
-        else:
+        elif word.lower() not in _PSEUDO_WORDS:
             args.append(word)
     return args
+
+
+# Editing rc.conf the way sysrc(8) does.  Only the NAME=VALUE words that
+# parse_rc() found are replaced or removed, or a line is appended: every
+# other byte of every file stays as it was.  texts maps each path to its text
+# (None: no such file); files lists the paths rc(8) reads, in its order.
+
+
+def rc_set(texts, files, name, value):
+    """Set NAME in the last of files that assigns it (its last assignment
+    there), else append it to /etc/rc.conf; texts is updated."""
+    word = f"{name}={_rc_quote(value)}"
+    for path in reversed(files):
+        spans = _rc_spans(texts.get(path), name)
+        if spans:
+            start, end = spans[-1]
+            text = texts[path]
+            texts[path] = text[:start] + word + text[end:]
+            return
+    text = texts.get("/etc/rc.conf") or ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    texts["/etc/rc.conf"] = f"{text}{word}\n"
+
+
+def rc_unset(texts, files, name):
+    """Remove every assignment of NAME from files (sysrc -x); texts is updated."""
+    for path in files:
+        text = texts.get(path)
+        for start, end in reversed(_rc_spans(text, name)):
+            text = _rc_cut(text, start, end)
+        if text is not None:
+            texts[path] = text
+
+
+def rc_names(texts, files):
+    """The names assigned in files."""
+    return {a[0] for path in files for a in parse_rc(texts.get(path) or "")[0]}
+
+
+def _rc_spans(text, name):
+    if not text:
+        return []
+    return [(start, end) for n, _, start, end in parse_rc(text)[0] if n == name]
+
+
+def _rc_quote(value):
+    if not value.strip(_PLAIN + " "):
+        return f'"{value}"'
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _rc_cut(text, start, end):
+    # An assignment alone on its line takes the line (and its comment) with
+    # it; one that shares the line with another statement leaves that intact.
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end + 1
+    rest = text[end:line_end].strip(" \t\n")
+    if not text[line_start:start].strip(" \t") and rest[:1] in ("", "#"):
+        return text[:line_start] + text[line_end:]
+    after = text[end:].lstrip(" \t")
+    if after[:1] == ";":
+        after = after[1:].lstrip(" \t")
+    return text[:start] + after
+
+
+# ---------------------------------------------------------------------------
+# The KVP request: the KEY=VALUE file hv_kvp_daemon writes for hv_set_ifconfig.
+# It comes from the Hyper-V host: read as data, never run, strictly checked.
+
+REQUEST_LIMIT = 64 * 1024
+_REQUEST_KEYS = ("HWADDR", "IF_NAME", "IP_ADDR", "SUBNET", "GATEWAY", "DNS", "DHCP")
+
+
+class Request:
+    """A checked request.  inet and inet6 are [(address, prefixlen)] in the
+    host's order; every address is in its canonical spelling."""
+
+    __slots__ = (
+        "dhcp", "dns", "gateway", "gateway6", "hwaddr", "ifname", "inet",
+        "inet6", "unknown",
+    )  # fmt: skip
+
+    def __init__(self):
+        self.hwaddr = None
+        self.ifname = None  # None: the interface with HWADDR
+        self.dhcp = False
+        self.inet = []
+        self.inet6 = []
+        self.gateway = None  # the first IPv4 gateway
+        self.gateway6 = None  # the first IPv6 gateway
+        self.dns = None  # None: leave resolv.conf alone
+        self.unknown = []  # keys warned about and ignored
+
+
+def parse_request(text):
+    """A Request from the text of the file; bad data raises Failure(EX_DATAERR).
+
+    An empty value counts as absent: an empty DNS leaves resolv.conf alone.
+    """
+    import ipaddress
+
+    fields = _request_fields(text)
+    request = Request()
+    request.unknown = [key for key in fields if key not in _REQUEST_KEYS]
+    request.hwaddr = normalize_mac(fields.get("HWADDR", ""))
+    if request.hwaddr is None:
+        raise _bad_request(f"HWADDR {_shown(fields.get('HWADDR', ''))} is not a MAC")
+    request.ifname = fields.get("IF_NAME") or None
+    if request.ifname is not None and not valid_ifname(request.ifname):
+        raise _bad_request(f"IF_NAME {_shown(request.ifname)} is not an interface")
+    if fields.get("DHCP") not in ("0", "1"):
+        raise _bad_request(f"DHCP {_shown(fields.get('DHCP', ''))} is not 1 or 0")
+    request.dhcp = fields["DHCP"] == "1"
+    addresses = _request_list(fields, "IP_ADDR")
+    subnets = _request_list(fields, "SUBNET")
+    if len(addresses) != len(subnets):
+        raise _bad_request(
+            f"{len(addresses)} IP_ADDR entries but {len(subnets)} SUBNET entries"
+        )
+    seen = set()
+    for text_address, subnet in zip(addresses, subnets):
+        address = _request_address(ipaddress, "IP_ADDR", text_address)
+        prefixlen = _request_prefixlen(ipaddress, address, subnet)
+        _check_host(ipaddress, address, prefixlen)
+        if address in seen:
+            raise _bad_request(f"IP_ADDR {address} given twice")
+        seen.add(address)
+        family = request.inet if address.version == 4 else request.inet6
+        family.append((str(address), prefixlen))
+    if not request.dhcp and not seen:
+        raise _bad_request("DHCP=0 without an IP_ADDR")
+    for entry in _request_list(fields, "GATEWAY"):
+        gateway = _request_address(ipaddress, "GATEWAY", entry)
+        if gateway.version == 4 and request.gateway is None:
+            request.gateway = str(gateway)
+        elif gateway.version == 6 and request.gateway6 is None:
+            request.gateway6 = str(gateway)
+    servers = _request_list(fields, "DNS")
+    if servers:
+        request.dns = [str(_request_address(ipaddress, "DNS", s)) for s in servers]
+    return request
+
+
+def _bad_request(message):
+    return Failure(EX_DATAERR, f"bad request: {message}")
+
+
+def _shown(text):
+    # Host data in a message: quoted, and short enough for one syslog line.
+    return repr(text if len(text) <= 48 else text[:45] + "...")
+
+
+def _request_fields(text):
+    fields = {}
+    for lineno, line in enumerate(text.split("\n"), 1):
+        for c in line:
+            if not " " <= c <= "~":
+                raise _bad_request(f"line {lineno}: character {c!a}")
+        if not line.strip(" "):
+            continue
+        key, eq, value = line.partition("=")
+        if not eq:
+            raise _bad_request(f"line {lineno}: no '=' in {_shown(line)}")
+        if not (key.isascii() and key.isidentifier()):
+            raise _bad_request(f"line {lineno}: bad key {_shown(key)}")
+        if key in fields:
+            raise _bad_request(f"line {lineno}: {key} repeated")
+        fields[key] = value
+    return fields
+
+
+def _request_list(fields, key):
+    # "a;b;" is [a, b]: one trailing ";" is how the daemon may end a list.
+    value = fields.get(key, "")
+    entries = value.split(";") if value else []
+    if entries and entries[-1] == "":
+        entries.pop()
+    if "" in entries:
+        raise _bad_request(f"{key}: empty entry in {_shown(value)}")
+    return entries
+
+
+def _request_address(ipaddress, key, text):
+    # No "%scope" and no "/len": an entry is one bare address.
+    try:
+        if "%" in text or "/" in text:
+            raise ValueError
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise _bad_request(f"{key}: {_shown(text)} is not an IP address") from None
+    for flag, kind in (
+        ("is_loopback", "loopback"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+    ):
+        if getattr(address, flag):
+            raise _bad_request(f"{key}: {address} is a {kind} address")
+    return address
+
+
+def _request_prefixlen(ipaddress, address, text):
+    # IPv4: a prefix length (24 or /24) or a contiguous dotted netmask;
+    # IPv6: a prefix length.
+    digits = text[1:] if text.startswith("/") else text
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
+        if (digits == "0" or digits[0] != "0") and int(digits) <= (
+            address.max_prefixlen
+        ):
+            return int(digits)
+    elif address.version == 4 and _is_ipv4(text):
+        host_bits = ~int(ipaddress.IPv4Address(text)) & 0xFFFFFFFF
+        if host_bits & (host_bits + 1) == 0:
+            return 32 - host_bits.bit_length()
+    raise _bad_request(f"SUBNET {_shown(text)} does not fit {address}")
+
+
+def _check_host(ipaddress, address, prefixlen):
+    network = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
+    if address.version == 6 and address.is_link_local:
+        raise _bad_request(f"IP_ADDR {address} is link-local")
+    if prefixlen >= address.max_prefixlen - 1:
+        return
+    if address == network.network_address:
+        raise _bad_request(f"IP_ADDR {address} is the network address of {network}")
+    if address.version == 4 and address == network.broadcast_address:
+        raise _bad_request(f"IP_ADDR {address} is the broadcast address of {network}")
 
 
 # ---------------------------------------------------------------------------
@@ -812,6 +1147,1025 @@ def hv_get_dhcp_info(args):
 
 
 # ---------------------------------------------------------------------------
+# hv_set_ifconfig: the IP configuration the Hyper-V host sends (IP injection,
+# e.g. after a failover), made live and persistent.  plan_set_ifconfig() is
+# pure: request and system state in, commands and new file texts out.  The
+# applet gathers the state, then applies the plan: files first, then the live
+# commands, so that a failed command leaves the requested configuration
+# persisted for a retry or a reboot to complete (hvtools(8)).
+
+
+class Plan:
+    """What hv_set_ifconfig does: commands (argv lists), then files
+    {path: (old text or None, new text)}."""
+
+    __slots__ = ("commands", "files", "ifname", "summary", "target", "warnings")
+
+    def __init__(self, ifname, target):
+        self.ifname = ifname  # whose rc.conf variables change
+        self.target = target  # where live changes go: IF, or its failover lagg
+        self.commands = []
+        self.files = {}
+        self.summary = ""
+        self.warnings = []
+
+
+def choose_interface(request, interfaces):
+    """(IF, target) of a request; target is the failover lagg IF is a port of,
+    else IF.  Without IF_NAME, hnN, its VF and their lagg may share HWADDR:
+    the one hn(4) among them is IF."""
+    mac = request.hwaddr
+    if request.ifname is not None:
+        ifname = request.ifname
+        found = interfaces.get(ifname)
+        if found is None:
+            raise Failure(EX_UNAVAILABLE, f"{ifname}: no such interface")
+        if normalize_mac(found.ether or "") != mac:
+            raise Failure(
+                EX_UNAVAILABLE, f"{ifname}: its MAC {found.ether} is not HWADDR {mac}"
+            )
+    else:
+        matches = [
+            name
+            for name, interface in interfaces.items()
+            if normalize_mac(interface.ether or "") == mac
+        ]
+        if len(matches) > 1:
+            matches = [n for n in matches if n[:2] == "hn" and n[2:].isdigit()]
+        if len(matches) != 1:
+            raise Failure(
+                EX_UNAVAILABLE, f"no single hn(4) interface has MAC {mac}: set IF_NAME"
+            )
+        ifname = matches[0]
+    laggs = [
+        name
+        for name, interface in interfaces.items()
+        if interface.laggproto == "failover" and ifname in interface.laggports
+    ]
+    return ifname, laggs[0] if laggs else ifname
+
+
+def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
+    """The Plan for a request.
+
+    interfaces: parse_ifconfig(); rc: {path: text or None} of
+    /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
+    /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
+    {"inet" or "inet6": parse_route_get() of the default route}; dhclients:
+    {interface: pidfile} of the dhclient processes running.
+    """
+    import ipaddress
+
+    ifname, target = choose_interface(request, interfaces)
+    plan = Plan(ifname, target)
+    texts = dict(rc)
+    netif, routing = _rc_chains(rc)
+    old_static = _rc_static_addresses(ipaddress, _rc_env(texts, netif), ifname)
+    _plan_rc_interface(request, ifname, texts, netif)
+    for name in dict.fromkeys((ifname, target)):
+        if name in dhclients and (name != target or not request.dhcp):
+            pidfile = dhclients[name]
+            plan.commands.append(["/bin/pkill", "-F", pidfile, "-x", "dhclient"])
+    if target != ifname:
+        # A lagg port carries no address of its own.
+        _plan_removals(plan, ifname, _live_addresses(ipaddress, interfaces[ifname]))
+    current = _live_addresses(ipaddress, interfaces[target])
+    if request.dhcp:
+        running = target in dhclients
+        given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, running)
+        _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
+        if not running:
+            sync = is_sync_dhcp(_rc_env(texts, netif), ifname)
+            plan.commands.append(["/sbin/dhclient", *([] if sync else ["-b"]), target])
+    else:
+        _plan_live_static(plan, request, current)
+        foreign = _plan_routes(ipaddress, plan, request, routes)
+        gateways = {"inet": request.gateway, "inet6": request.gateway6}
+        for family in foreign:
+            del gateways[family]
+        _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways)
+    if request.dns is not None:
+        servers = [_canonical(ipaddress, s) for s in parse_nameservers(resolv or "")]
+        if servers != request.dns:
+            texts["/etc/resolv.conf"] = replace_nameservers(resolv, request.dns)
+    before = dict(rc, **{"/etc/resolv.conf": resolv})
+    plan.files = {
+        path: (before.get(path), text)
+        for path, text in texts.items()
+        if text is not None and text != before.get(path)
+    }
+    plan.summary = _plan_summary(request, plan)
+    return plan
+
+
+def replace_nameservers(text, servers):
+    """resolv.conf text with its nameserver lines replaced by servers, where
+    the first one stood (else at the end); every other line kept."""
+    lines = []
+    placed = False
+    for line in (text or "").splitlines(keepends=True):
+        if line.split(None, 1)[:1] == ["nameserver"]:
+            if not placed:
+                lines.extend(f"nameserver {s}\n" for s in servers)
+                placed = True
+            continue
+        lines.append(line)
+    if not placed:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        lines.extend(f"nameserver {s}\n" for s in servers)
+    return "".join(lines)
+
+
+def parse_route_get(text):
+    """(gateway, interface) from `route -n get` output; None without a gateway."""
+    fields = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields[key.strip()] = value.strip()
+    gateway = fields.get("gateway")
+    return (gateway, fields.get("interface")) if gateway else None
+
+
+_RC_DEFAULTS = ("/etc/defaults/rc.conf", "/etc/defaults/vendor.conf")
+
+
+def _rc_chains(rc):
+    # The files of rc, in rc(8)'s order, that may be edited: the
+    # rc_conf_files, and the rc.conf.d files of netif for the interfaces and
+    # of routing for the routers.  The defaults are read, never edited.
+    def chain(service):
+        return [
+            path
+            for path in rc
+            if path not in _RC_DEFAULTS
+            and path.partition("/rc.conf.d/")[2].split("/")[0] in ("", service)
+        ]
+
+    return chain("netif"), chain("routing")
+
+
+def _rc_env(texts, files):
+    env = {}
+    for path in (*_RC_DEFAULTS, *files):
+        rc_evaluate(parse_rc(texts.get(path) or "")[0], env)
+    return env
+
+
+def _rc_apply(texts, files, want):
+    # want: {name: value, or None to remove the variable}.
+    env = _rc_env(texts, files)
+    assigned = rc_names(texts, files)
+    for name, value in want.items():
+        if value is None:
+            if name in assigned:
+                rc_unset(texts, files, name)
+        elif env.get(name) != value:
+            rc_set(texts, files, name, value)
+
+
+def _plan_rc_interface(request, ifname, texts, netif):
+    var = rc_ifvar(ifname)
+    env = _rc_env(texts, netif)
+    want = {}
+    first6 = []
+    if not request.dhcp:
+        inet = [f"inet {a}/{n}" for a, n in request.inet]
+        inet6 = [f"inet6 {a}/{n}" for a, n in request.inet6]
+        want[var] = inet[0] if inet else "up"
+        for n, value in enumerate(inet[1:] + inet6[1:]):
+            want[f"{var}_alias{n}"] = value
+        first6 = inet6[:1]
+    elif not is_dhcp_interface(env, ifname):
+        want[var] = "DHCP"
+    # Keep the IPv6 flags (accept_rtadv, -ifdisabled ...), drop the address.
+    flags6 = _ipv6_flags(env.get(f"{var}_ipv6", ""))
+    words6 = (first6 or ["inet6"]) + flags6
+    want[f"{var}_ipv6"] = " ".join(words6) if first6 or flags6 else None
+    for name in sorted(rc_names(texts, netif)):
+        suffix = name[len(var) + 1 :]
+        if name.startswith(f"{var}_alias") and (
+            suffix == "aliases" or suffix[5:].isdigit()
+        ):
+            want.setdefault(name, None)
+    want[f"ipv4_addrs_{var[len('ifconfig_') :]}"] = None
+    _rc_apply(texts, netif, want)
+
+
+def _ipv6_flags(value):
+    flags = []
+    words = iter(_words(value))
+    for word in words:
+        if word == "prefixlen":
+            next(words, None)
+        elif word and word not in ("inet6", "alias") and ":" not in word:
+            flags.append(word)
+    return flags
+
+
+def _rc_static_addresses(ipaddress, env, ifname):
+    # [(address, prefixlen)] that rc.conf gives the interface statically.
+    var = rc_ifvar(ifname)
+    names = [var, f"{var}_ipv6", f"{var}_aliases", f"ipv4_addrs_{var[9:]}"]
+    names += [
+        n for n in env if n.startswith(f"{var}_alias") and n[len(var) + 6 :].isdigit()
+    ]
+    found = []
+    for name in names:
+        words = _words(env.get(name, ""))
+        for i, word in enumerate(words):
+            address, _, length = word.partition("/")
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                continue
+            if not length:
+                length = _rc_prefixlen(words[i + 1 : i + 3], ip.max_prefixlen)
+            length = str(length)
+            usable = length.isdigit() and int(length) <= ip.max_prefixlen
+            if usable and not ip.is_link_local:
+                found.append((str(ip), int(length)))
+    return found
+
+
+def _rc_prefixlen(words, default):
+    if len(words) == 2 and words[0] == "prefixlen" and words[1].isdigit():
+        return int(words[1])
+    if len(words) == 2 and words[0] == "netmask":
+        mask = words[1]
+        if mask.startswith("0x"):
+            mask = mask[2:]
+        elif _is_ipv4(mask):
+            mask = "".join(f"{int(p):02x}" for p in mask.split("."))
+        if mask and _HEX.issuperset(mask):
+            return bin(int(mask, 16)).count("1")
+    return default
+
+
+def _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways):
+    want = {}
+    if gateways.get("inet"):
+        want["defaultrouter"] = gateways["inet"]
+    if gateways.get("inet6"):
+        gateway6 = gateways["inet6"]
+        if ipaddress.ip_address(gateway6).is_link_local:
+            gateway6 += f"%{ifname}"
+        want["ipv6_defaultrouter"] = gateway6
+    _rc_apply(texts, routing, want)
+
+
+def _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up):
+    env = _rc_env(texts, routing)
+    want = {}
+    for name in ("defaultrouter", "ipv6_defaultrouter"):
+        router = env.get(name, "").partition("%")[0]
+        try:
+            address = ipaddress.ip_address(router)
+        except ValueError:
+            continue
+        if any(address in network for network in given_up):
+            want[name] = None
+    _rc_apply(texts, routing, want)
+
+
+def _live_addresses(ipaddress, interface):
+    # [(family, address, prefixlen)], IPv6 link-local left out.
+    found = [("inet", a, n) for a, n in interface.inet]
+    for address, prefixlen in interface.inet6:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if not ip.is_link_local:
+            found.append(("inet6", str(ip), prefixlen))
+    return found
+
+
+def _plan_live_static(plan, request, current):
+    wanted = [("inet", a, n) for a, n in request.inet]
+    wanted += [("inet6", a, n) for a, n in request.inet6]
+    _plan_removals(plan, plan.target, [i for i in current if i not in wanted])
+    for family, address, n in wanted:
+        if (family, address, n) not in current:
+            plan.commands.append(
+                ["/sbin/ifconfig", plan.target, family, f"{address}/{n}", "alias"]
+            )
+
+
+def _plan_live_dhcp(ipaddress, plan, current, old_static, running):
+    # Static: what rc.conf gave the interface and, with no dhclient running
+    # on it, every IPv4 address.  Returns the subnets given up.
+    old = {address for address, _ in old_static}
+    stale = [
+        item
+        for item in current
+        if item[1] in old or (item[0] == "inet" and not running)
+    ]
+    _plan_removals(plan, plan.target, stale)
+    return [
+        ipaddress.ip_network(f"{a}/{n}", strict=False)
+        for a, n in old_static + [(item[1], item[2]) for item in stale]
+    ]
+
+
+def _plan_removals(plan, target, items):
+    for family, address, _ in items:
+        plan.commands.append(["/sbin/ifconfig", target, family, address, "-alias"])
+
+
+def _plan_routes(ipaddress, plan, request, routes):
+    # Replace the default route of a family when the request gives a gateway,
+    # unless the route belongs to another interface: routes of other
+    # interfaces are never touched.  Returns the families left alone so.
+    foreign = set()
+    for family, gateway in (("inet", request.gateway), ("inet6", request.gateway6)):
+        if gateway is None:
+            continue
+        flag = ["-inet6"] if family == "inet6" else []
+        via = gateway
+        if ipaddress.ip_address(gateway).is_link_local:
+            via = f"{gateway}%{plan.target}"
+        current = routes.get(family)
+        if current is not None:
+            old_gateway, old_interface = current
+            if _canonical(ipaddress, old_gateway.partition("%")[0]) == gateway:
+                continue
+            if old_interface and old_interface not in (plan.ifname, plan.target):
+                plan.warnings.append(
+                    f"gateway {gateway} not used: the default route via"
+                    f" {old_gateway} belongs to {old_interface}"
+                )
+                foreign.add(family)
+                continue
+            plan.commands.append(["/sbin/route", "delete", *flag, "default"])
+        plan.commands.append(["/sbin/route", "add", *flag, "default", via])
+    return foreign
+
+
+def _canonical(ipaddress, text):
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def _plan_summary(request, plan):
+    if request.dhcp:
+        words = ["DHCP"]
+    else:
+        words = ["static"]
+        words += [f"{a}/{n}" for a, n in request.inet + request.inet6]
+        gateways = [g for g in (request.gateway, request.gateway6) if g]
+        if gateways:
+            words += ["gw", *gateways]
+    if request.dns is not None:
+        words += ["dns", str(len(request.dns))]
+    if plan.target != plan.ifname:
+        words += ["via", plan.target]
+    if not (plan.commands or plan.files):
+        words.append("(unchanged)")
+    return f"{plan.ifname}: {' '.join(words)}"
+
+
+def hv_set_ifconfig(args):
+    """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
+    live, in rc.conf and in resolv.conf.  --dry-run prints the plan."""
+    dry_run = args[:1] == ["--dry-run"]
+    if dry_run:
+        args = args[1:]
+    if len(args) != 1 or not args[0].startswith("/"):
+        raise Failure(EX_USAGE, "usage: hv_set_ifconfig [--dry-run] /PATH/TO/FILE")
+    request = parse_request(read_request(args[0]))
+    if request.unknown:
+        keys = " ".join(request.unknown)
+        warn(f"{args[0]}: unknown keys ignored: {_shown(keys)}")
+    if not dry_run:
+        lock("hv_set_ifconfig")
+    interfaces = parse_ifconfig(run(["/sbin/ifconfig"]).stdout)
+    ifname, target = choose_interface(request, interfaces)
+    plan = plan_set_ifconfig(
+        request,
+        interfaces,
+        rc=_read_rc_files(),
+        resolv=read_text("/etc/resolv.conf"),
+        routes=_default_routes(request),
+        dhclients=_running_dhclients((ifname, target)),
+    )
+    for message in plan.warnings:
+        warn(message)
+    if dry_run:
+        sys.stdout.write(format_plan(plan))
+        return EX_OK
+    apply_plan(plan)
+    sys.stdout.write(f"{plan.summary}\n")
+    log(plan.summary)
+    return EX_OK
+
+
+def read_request(path):
+    """The text of a request file: at most REQUEST_LIMIT bytes, one
+    character a byte (parse_request rejects what is not ASCII)."""
+    import stat
+
+    try:
+        fd = os.open(root_path(path), os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise Failure(EX_NOINPUT, f"{path}: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Failure(EX_NOINPUT, f"{path}: not a regular file")
+        chunks = []
+        size = 0
+        while size <= REQUEST_LIMIT:
+            chunk = os.read(fd, REQUEST_LIMIT + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > REQUEST_LIMIT:
+        raise _bad_request(f"{path} is larger than {REQUEST_LIMIT // 1024} KiB")
+    return b"".join(chunks).decode("latin-1")
+
+
+def _read_rc_files():
+    # What rc(8) reads for netif and for routing, in its order.
+    texts = {}
+    load_rc_conf(("netif", "routing"), texts)
+    return texts
+
+
+def _default_routes(request):
+    routes = {}
+    for family, gateway in (("inet", request.gateway), ("inet6", request.gateway6)):
+        if gateway and not request.dhcp:
+            flag = ["-inet6"] if family == "inet6" else []
+            done = run(["/sbin/route", "-n", "get", *flag, "default"], check=False)
+            routes[family] = parse_route_get(done.stdout) if done.status == 0 else None
+    return routes
+
+
+def _running_dhclients(names):
+    # pgrep, not the pidfile alone: a pidfile can outlive its dhclient.
+    running = {}
+    for name in dict.fromkeys(names):
+        for pattern in DHCLIENT_PIDFILES:
+            pidfile = pattern.format(name)
+            if os.path.isfile(root_path(pidfile)):
+                argv = ["/bin/pgrep", "-F", pidfile, "-x", "dhclient"]
+                if run(argv, check=False).status == 0:
+                    running[name] = pidfile
+                    break
+    return running
+
+
+def format_plan(plan):
+    """--dry-run's output: the commands, then a unified diff per file."""
+    import difflib
+
+    out = [" ".join(argv) + "\n" for argv in plan.commands]
+    for path, (old, new) in plan.files.items():
+        diff = difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            path if old is not None else "/dev/null",
+            path,
+        )
+        out.extend(line if line.endswith("\n") else line + "\n" for line in diff)
+    return "".join(out)
+
+
+def apply_plan(plan):
+    """Write the files (each kept as NAME.bak), then run the commands.
+
+    A failed command stops the run with EX_OSERR, the files already new.
+    """
+    for path, (_, text) in plan.files.items():
+        write_file(path, text.encode("utf-8", "surrogateescape"), backup=True)
+        log(f"{path} rewritten, the previous version kept as {path}.bak")
+    for argv in plan.commands:
+        log(" ".join(argv))
+        done = run(argv, check=False)
+        if done.status != 0 and not _already_done(argv, done):
+            cause = done.stderr.strip().splitlines()[-1:] or [f"status {done.status}"]
+            raise Failure(
+                EX_OSERR,
+                f"{' '.join(argv)}: {cause[0]} (the files hold the new configuration)",
+            )
+
+
+def _already_done(argv, done):
+    # pkill finding no dhclient (it exited meanwhile) and route finding no
+    # default route to delete leave the state the plan wanted.
+    if argv[0] == "/bin/pkill":
+        return done.status == 1
+    return argv[:2] == ["/sbin/route", "delete"] and "not in table" in done.stderr
+
+
+# ---------------------------------------------------------------------------
+# VF bring-up (hyperv_vfattach, hyperv_vfup): the devd(8) actions that join a
+# network VF and its hn(4) in a failover lagg(4), so that the VM stays
+# reachable while live migration takes the VF away.  See hvtools(8).
+
+IFCONFIG = "/sbin/ifconfig"
+ROUTE = "/sbin/route"
+# Where the base system documents the per-interface override, whatever the
+# prefix hvtools itself is installed under.
+VFUP_OVERRIDE_DIR = "/usr/libexec/hyperv"
+DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
+MAX_DELAY = 3600  # seconds; also the cap of hyperv_vf_delay
+MIN_VF_DELAY = 2
+MAX_ALIASES = 256
+OVERRIDE_TIMEOUT = 600
+
+
+def sysctl(oid):
+    """The value of a sysctl OID, or None when the kernel does not know it."""
+    done = run(["/sbin/sysctl", "-n", oid], check=False)
+    if done.status == 0:
+        return done.stdout.strip()
+    if "unknown oid" in done.stderr:
+        return None
+    raise Failure(EX_OSERR, f"sysctl {oid}: {_cause(done)}")
+
+
+def _cause(done):
+    # The last line of a failed program's stderr, as run(check=True) quotes it.
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.status}"
+
+
+def is_vf_transparent(value):
+    """hw.hn.vf_transparent non-zero; absent (None) or not a number is 0,
+    as the original's shell test read it."""
+    value = (value or "").strip()
+    return value.isascii() and value.isdigit() and int(value) != 0
+
+
+def vf_delay(env):
+    """hyperv_vf_delay: an integer >= 2, else 2; at most MAX_DELAY."""
+    value = env.get("hyperv_vf_delay", "").strip()
+    if not (value.isascii() and value.isdigit()) or int(value) < MIN_VF_DELAY:
+        return MIN_VF_DELAY
+    return min(int(value), MAX_DELAY)
+
+
+def hn_unit(name):
+    """N of hnN, the only names hyperv_vfup accepts (they become paths)."""
+    digits = name[2:]
+    if not (
+        name.startswith("hn")
+        and 0 < len(digits) <= 5
+        and digits.isascii()
+        and digits.isdigit()
+        and str(int(digits)) == digits
+    ):
+        raise Failure(EX_USAGE, f"invalid hn(4) interface name {name!r}")
+    return digits
+
+
+def _delay_argument(text):
+    if not (text.isascii() and text.isdigit() and len(text) <= 4) or (
+        int(text) > MAX_DELAY
+    ):
+        raise Failure(EX_USAGE, f"invalid DELAY {text!r} (seconds, 0 to {MAX_DELAY})")
+    return int(text)
+
+
+def hyperv_vfattach(args):
+    """devd's IFATTACH action: bring a VF up after a delay.
+
+    DELAY > 0: wait, then ifconfig IF up, with its exit status.  DELAY 0 (how
+    devd calls it): when IF is in hw.hn.vflist, a detached process brings it
+    up hyperv_vf_delay seconds later, and the applet returns at once.
+    """
+    if len(args) != 2:
+        raise Failure(EX_USAGE, "usage: hyperv_vfattach IF DELAY")
+    ifname = check_ifname(args[0])
+    delay = _delay_argument(args[1])
+    if is_vf_transparent(sysctl("hw.hn.vf_transparent")):
+        log(f"{ifname}: transparent VF mode, nothing to do", 7)
+        return EX_OK
+    if delay:
+        return _delayed_up(ifname, delay)
+    vflist = sysctl("hw.hn.vflist")
+    if vflist is None:
+        log(f"{ifname}: no hw.hn.vflist (kernel without VF support), nothing to do")
+        return EX_OK
+    if ifname not in vflist.split():
+        log(f"{ifname}: not a VF", 7)
+        return EX_OK
+    delay = vf_delay(load_rc_conf())
+    log(f"{ifname}: VF attached, bringing it up in {delay} s")
+    _detach(_delayed_up, ifname, delay)
+    return EX_OK
+
+
+def _delayed_up(ifname, delay):
+    import time
+
+    time.sleep(delay)
+    done = run([IFCONFIG, ifname, "up"], check=False)
+    if done.status:
+        return report(Failure(done.status, f"ifconfig {ifname} up: {_cause(done)}"))
+    log(f"{ifname}: up")
+    return EX_OK
+
+
+def _detach(function, *args):
+    # devd waits for an action to finish; the original used daemon(8) to
+    # return at once.  The child leaves devd's session and its pipes.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        return
+    status = EX_SOFTWARE
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        if null > 2:
+            os.close(null)
+        status = function(*args)
+    except Failure as failure:
+        status = report(failure)
+    except Exception as e:
+        status = report(Failure(EX_SOFTWARE, f"detached: {e!r}"))
+    finally:
+        os._exit(status)
+
+
+def hyperv_vfup(args):
+    """devd's VF_UP action: join hnN and its VF in laggN, move hnN's
+    configuration there, or run the override hyperv_vfup.hnN instead."""
+    if len(args) != 1:
+        raise Failure(EX_USAGE, "usage: hyperv_vfup hnN")
+    hn = args[0]
+    unit = hn_unit(hn)
+    lock(f"vfup.{hn}")
+    override = f"{VFUP_OVERRIDE_DIR}/hyperv_vfup.{hn}"
+    if os.path.isfile(root_path(override)):
+        if os.access(root_path(override), os.X_OK):
+            return _run_override(override, hn)
+        log(f"{hn}: {override} is not executable, ignored")
+    vf = sysctl(f"dev.hn.{unit}.vf")
+    if vf is None:
+        raise Failure(
+            EX_UNAVAILABLE,
+            f"no dev.hn.{unit}.vf: no {hn}, or a kernel without VF support",
+        )
+    if not vf:
+        sys.stdout.write(f"{hn}: VF was detached\n")
+        log(f"{hn}: VF was detached")
+        return EX_OK
+    if not valid_ifname(vf):
+        raise Failure(EX_DATAERR, f"dev.hn.{unit}.vf: invalid VF name {vf!r}")
+    lagg = f"lagg{unit}"
+    shown = run([IFCONFIG, lagg], check=False)
+    if shown.status == 0:
+        return _add_vf_port(lagg, vf, parse_ifconfig(shown.stdout).get(lagg))
+    _create_lagg(hn, vf, lagg)
+    _stop_dhclient(hn)
+    routes = _default_routes_through(hn)
+    for family, _ in routes:
+        _step([ROUTE, "-n", "delete", family, "default"], required=False)
+    for argv in address_removal_commands(_interface(hn)):
+        _step(argv, required=False)
+    failed = _apply_all(lagg_config_commands(load_rc_conf(), hn, lagg))
+    for argv in route_restore_commands(routes, hn, lagg):
+        if not _default_route(argv[3]):
+            _step(argv, required=False)
+    if failed:
+        more = f" (and {len(failed) - 1} more, see syslog)" if failed[1:] else ""
+        raise Failure(EX_OSERR, f"{failed[0]}{more}")
+    log(f"{hn}: {lagg} carries its configuration, with {vf}")
+    return EX_OK
+
+
+def _run_override(override, hn):
+    log(f"{hn}: running {override}")
+    done = run([override, hn], check=False, timeout=OVERRIDE_TIMEOUT)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    log(f"{hn}: {override} exited with status {done.status}")
+    return done.status
+
+
+def _add_vf_port(lagg, vf, interface):
+    # The lagg stays across live migration; the VF that comes back is
+    # added to it again.
+    if interface is not None and vf in interface.laggports:
+        log(f"{lagg}: {vf} is a port already")
+        return EX_OK
+    _step([IFCONFIG, lagg, "laggport", vf])
+    return EX_OK
+
+
+def _create_lagg(hn, vf, lagg):
+    done = run([IFCONFIG, lagg, "create"], check=False)
+    if done.status:
+        raise Failure(EX_OSERR, f"{lagg} creation failed ({_cause(done)})")
+    log(f"{lagg}: created")
+    try:
+        for argv in new_lagg_commands(hn, vf, lagg):
+            _step(argv)
+    except Failure:
+        # A half-made lagg would make the next VF_UP skip the set-up.
+        run([IFCONFIG, lagg, "destroy"], check=False)
+        raise
+
+
+def _stop_dhclient(hn):
+    pidfiles = [p.format(hn) for p in DHCLIENT_PIDFILES]
+    existing = [p for p in pidfiles if os.path.isfile(root_path(p))]
+    for argv in dhclient_stop_commands(existing):
+        done = run(argv, check=False)
+        # pkill: 0 signalled, 1 no dhclient had that PID.
+        if done.status > 1:
+            warn(f"{' '.join(argv)}: {_cause(done)}")
+        elif done.status == 0:
+            log(f"{hn}: dhclient stopped ({argv[2]})")
+
+
+def _default_route(family):
+    """(gateway, interface) of the default route of -inet or -inet6, or None."""
+    done = run([ROUTE, "-n", "get", family, "default"], check=False)
+    return parse_route_get(done.stdout) if done.status == 0 else None
+
+
+def _default_routes_through(hn):
+    # hn's default routes would keep leading out of a lagg port, and a
+    # dhclient-script on the lagg leaves an existing default route alone.
+    routes = []
+    for family in ("-inet", "-inet6"):
+        route = _default_route(family)
+        if route is not None and route[1] == hn:
+            routes.append((family, route[0]))
+    return routes
+
+
+def _interface(name):
+    done = run([IFCONFIG, name], check=False)
+    return parse_ifconfig(done.stdout).get(name) if done.status == 0 else None
+
+
+def _apply_all(commands):
+    # Every step is tried, so that one bad word in rc.conf does not keep
+    # dhclient from starting; the failures are returned, and logged.
+    failed = []
+    for argv in commands:
+        log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
+        done = run(argv, check=False)
+        if done.status:
+            failed.append(f"{' '.join(argv)}: {_cause(done)}")
+            log(failed[-1], 3)
+    return failed
+
+
+def _step(argv, required=True):
+    log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
+    if required:
+        run(argv)
+        return
+    done = run(argv, check=False)
+    if done.status:
+        warn(f"{' '.join(argv)}: {_cause(done)}")
+
+
+# The planners: pure functions from what the system shows to the commands.
+
+
+def new_lagg_commands(hn, vf, lagg):
+    """Make a just-created lagg a failover of hn and its VF (the VF wins)."""
+    return [
+        [IFCONFIG, lagg, "laggproto", "failover", "laggport", hn, "laggport", vf],
+        [IFCONFIG, lagg, "inet6", "no_dad"],
+    ]
+
+
+def dhclient_stop_commands(pidfiles):
+    """pkill for each dhclient pid file: -x dhclient signals the PID only
+    when that process is a dhclient (a stale file may name anything)."""
+    return [["/bin/pkill", "-F", path, "-x", "dhclient"] for path in pidfiles]
+
+
+def route_restore_commands(routes, hn, lagg):
+    """Add hn's default routes back, now through lagg: [(family, gateway)]
+    from route get; a link-local gateway's %hn scope becomes %lagg."""
+    commands = []
+    for family, gateway in routes:
+        address, percent, scope = gateway.partition("%")
+        via = f"{address}%{lagg}" if percent and scope == hn else gateway
+        commands.append([ROUTE, "-n", "add", family, "default", via])
+    return commands
+
+
+def is_link_local6(address):
+    """fe80::/10."""
+    head = address.partition(":")[0]
+    return (
+        0 < len(head) <= 4
+        and _HEX.issuperset(head)
+        and int(head, 16) & 0xFFC0 == 0xFE80
+    )
+
+
+def address_removal_commands(interface):
+    """Remove an interface's IPv4 and its non-link-local IPv6 addresses: the
+    lagg takes them over, and the same address on two interfaces breaks
+    routing."""
+    if interface is None:
+        return []
+    commands = [
+        [IFCONFIG, interface.name, "inet", a, "-alias"] for a, _ in interface.inet
+    ]
+    commands += [
+        [IFCONFIG, interface.name, "inet6", a, "-alias"]
+        for a, _ in interface.inet6
+        if not is_link_local6(a)
+    ]
+    return commands
+
+
+def lagg_config_commands(env, hn, lagg):
+    """hn's rc.conf configuration applied to lagg, in network.subr's order:
+    ifconfig_hnN, ifconfig_hnN_ipv6, ifconfig_hnN_aliasN, up, dhclient."""
+    commands = []
+    args = ifconfig_args(env, hn)
+    if args:
+        commands.append([IFCONFIG, lagg, *args])
+    ipv6 = ifconfig_args(env, hn, "_ipv6")
+    if ipv6:
+        if _is_ipv6(ipv6[0].partition("/")[0]):
+            ipv6.insert(0, "inet6")  # network.subr's backward compatibility
+        commands.append([IFCONFIG, lagg, "inet6", "-ifdisabled"])
+        commands.append([IFCONFIG, lagg, *ipv6])
+    for alias in rc_aliases(env, hn):
+        commands.append([IFCONFIG, lagg, *alias, "alias"])
+    dhcp = is_dhcp_interface(env, hn)
+    if commands or dhcp:
+        commands.append([IFCONFIG, lagg, "up"])
+    if dhcp:
+        background = [] if is_sync_dhcp(env, hn) else ["-b"]
+        commands.append(["/sbin/dhclient", *background, lagg])
+    return commands
+
+
+def rc_aliases(env, ifname):
+    """The words of ifconfig_IF_alias0, 1, ... up to the first unset or empty
+    one; an address without its family gets inet, as network.subr does.
+    Link-level aliases and address ranges are skipped."""
+    aliases = []
+    for n in range(MAX_ALIASES):
+        words = [w for w in _words(env.get(rc_ifvar(ifname, f"_alias{n}"), "")) if w]
+        if not words:
+            break
+        if _is_ipv4(words[0].partition("/")[0]):
+            words.insert(0, "inet")
+        if words[0] in ("inet", "inet6") and len(words) > 1 and "-" not in words[1]:
+            aliases.append(words)
+    return aliases
+
+
+# ---------------------------------------------------------------------------
+# hvtools status: what the administrator needs to see of the VF bring-up.
+
+DEVD_RULES = ("/usr/local/etc/devd/hvtools.conf", "/etc/devd/hvtools.conf")
+
+
+class HnStatus:
+    """One row of hvtools status."""
+
+    __slots__ = ("addresses", "ether", "lagg", "mode", "name", "ports", "vf")
+
+    def __init__(self, name, *, ether, vf, lagg, ports, addresses, mode):
+        self.name = name
+        self.ether = ether
+        self.vf = vf
+        self.lagg = lagg
+        self.ports = ports
+        self.addresses = addresses
+        self.mode = mode
+
+
+def status_rows(interfaces, vfs, env):
+    """An HnStatus per hn(4) of parse_ifconfig()'s answer; vfs maps each
+    hnN to dev.hn.N.vf (None when the kernel does not know it)."""
+    rows = []
+    for name, interface in interfaces.items():
+        if not (name.startswith("hn") and name[2:].isdigit()):
+            continue
+        lagg = interfaces.get(f"lagg{name[2:]}")
+        carrier = lagg or interface
+        addresses = [f"{a}/{p}" for a, p in carrier.inet]
+        addresses += [f"{a}/{p}" for a, p in carrier.inet6 if not is_link_local6(a)]
+        if is_dhcp_interface(env, name):
+            mode = "DHCP"
+        elif ifconfig_args(env, name) or ifconfig_args(env, name, "_ipv6"):
+            mode = "static"
+        else:
+            mode = "none"
+        rows.append(
+            HnStatus(
+                name,
+                ether=interface.ether,
+                vf=vfs.get(name) or None,
+                lagg=lagg.name if lagg else None,
+                ports=lagg.laggports if lagg else [],
+                addresses=addresses,
+                mode=mode,
+            )
+        )
+    return rows
+
+
+def status_warnings(rows, env, transparent, vflist, devd_installed):
+    """What may keep the VF bring-up from working, one sentence each."""
+    warnings = []
+    if transparent:
+        warnings.append(
+            "hw.hn.vf_transparent is on: the kernel pairs VFs itself and "
+            'hyperv_vfattach/hyperv_vfup do nothing (hw.hn.vf_transparent="0" '
+            "in /boot/loader.conf selects the lagg workflow)"
+        )
+    if vflist is None:
+        warnings.append("no hw.hn.vflist: this kernel has no network VF support")
+    value = env.get("hyperv_vf_delay", "").strip()
+    if not (value.isascii() and value.isdigit() and int(value) >= MIN_VF_DELAY):
+        shown = f"is {value!r}" if value else "is unset"
+        warnings.append(
+            f"hyperv_vf_delay {shown}: VFs come up after {MIN_VF_DELAY} s "
+            "(Azure advises a large value such as 120)"
+        )
+    for row in rows:
+        if row.lagg is None:
+            if row.vf and not transparent:
+                warnings.append(
+                    f"{row.name} has VF {row.vf} but no lagg{row.name[2:]}: "
+                    "VF_UP was not handled"
+                )
+            continue
+        for port in (row.name, row.vf):
+            if port and port not in row.ports:
+                warnings.append(f"{row.lagg} lacks port {port}")
+    if not devd_installed:
+        warnings.append(
+            f"hvtools' devd rules are not installed ({' or '.join(DEVD_RULES)})"
+        )
+    return warnings
+
+
+def format_status(rows):
+    """The table, columns aligned, "-" for nothing."""
+    table = [["IF", "MAC", "VF", "LAGG", "PORTS", "MODE", "ADDRESSES"]]
+    for row in rows:
+        table.append(
+            [
+                row.name,
+                row.ether or "-",
+                row.vf or "-",
+                row.lagg or "-",
+                ",".join(row.ports) or "-",
+                row.mode,
+                " ".join(row.addresses) or "-",
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    return "".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths)) + f"  {line[-1]}\n"
+        for line in table
+    )
+
+
+def hvtools_status(args):
+    """hvtools status: each hn(4) with its VF, lagg, addresses and rc.conf
+    mode, then warnings about the VF set-up."""
+    if args:
+        raise Failure(EX_USAGE, "usage: hvtools status")
+    env = load_rc_conf()
+    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+    vfs = {
+        name: sysctl(f"dev.hn.{name[2:]}.vf")
+        for name in interfaces
+        if name.startswith("hn") and name[2:].isdigit()
+    }
+    rows = status_rows(interfaces, vfs, env)
+    warnings = status_warnings(
+        rows,
+        env,
+        is_vf_transparent(sysctl("hw.hn.vf_transparent")),
+        sysctl("hw.hn.vflist"),
+        any(os.path.isfile(root_path(p)) for p in DEVD_RULES),
+    )
+    sys.stdout.write(format_status(rows))
+    sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
+    return EX_OK
+
+
+# ---------------------------------------------------------------------------
 # Installing: copy the program into a directory and link the applets to it,
 # keeping whatever stood at a link's place (the base system's script).
 
@@ -886,12 +2240,13 @@ def _place_link(link):
     os.replace(temporary, link)
 
 
-def write_file(path, data, mode=None):
+def write_file(path, data, mode=None, backup=False):
     """Replace a system file atomically, keeping its mode and owner.
 
     The data goes to a temporary file in the same directory, is synced, then
     renamed over the old file: a reader sees the old or the new file, whole.
-    A new file gets mode (default 0644).
+    A new file gets mode (default 0644).  With backup, the old file is kept
+    as PATH.bak (a hard link: the same bytes, mode and owner).
     """
     real = root_path(path)
     try:
@@ -916,11 +2271,20 @@ def write_file(path, data, mode=None):
             os.fsync(fd)
         finally:
             os.close(fd)
+        if backup and old is not None:
+            _link_over(real, f"{real}.bak")
         os.replace(temporary, real)
     except BaseException:
         _unlink_quietly(temporary)
         raise
     _sync_directory(os.path.dirname(real))
+
+
+def _link_over(source, target):
+    temporary = f"{target}.hvtools-{os.getpid()}"
+    _unlink_quietly(temporary)
+    os.link(source, temporary)
+    os.replace(temporary, target)
 
 
 def _unlink_quietly(path):
@@ -959,6 +2323,23 @@ APPLETS = {
     ),
     "hv_get_dhcp_info": Applet(
         hv_get_dhcp_info, "IF", "print Enabled or Disabled: is IF a DHCP interface?"
+    ),
+    "hv_set_ifconfig": Applet(
+        hv_set_ifconfig,
+        "[--dry-run] FILE",
+        "apply the host's IP request, live and in rc.conf",
+    ),
+    "hyperv_vfattach": Applet(
+        hyperv_vfattach, "IF DELAY", "devd IFATTACH: bring a VF up, delayed"
+    ),
+    "hyperv_vfup": Applet(
+        hyperv_vfup, "hnN", "devd VF_UP: join hnN and its VF in laggN"
+    ),
+    "status": Applet(
+        hvtools_status,
+        "",
+        "each hn(4): VF, lagg, addresses, rc.conf mode; warnings",
+        linked=False,
     ),
 }
 
@@ -1043,6 +2424,21 @@ def main(argv=None):
         return report(Failure(EX_OSERR, f"{where}{e.strerror or e}"))
     except KeyboardInterrupt:
         return 128 + 2
+
+
+def leave(status):
+    """Exit with status at once, stdout and stderr flushed (the launcher's end).
+
+    The interpreter's orderly shutdown costs more than a read applet's whole
+    work (bench/startup.py); nothing needs it: files are closed where they
+    are used, and locks and fds end with the process.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or EX_IOERR
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,430 @@
+"""Start-up benchmark of hvtools (issue 5): wall time and peak RSS per command.
+
+    python3 bench/startup.py [--runs N] [--rss-runs N] [--warmup N]
+
+Builds dist/hvtools first when it is missing or older than hvtools.py or
+build.py (with the bytecode of this interpreter), then runs every command of
+the table in interleaved rounds (A B C ... A B C ...), a few warm-up rounds
+first, and prints medians as a Markdown table for the README.
+
+Every command runs on the real interpreter (sys.executable resolved, never a
+pyenv-style shim), which the launcher finds through HVTOOLS_PYTHON, the first
+step of its search order.  The applets run against a copy of
+examples/azure-vm (or generated roots for the scaling rows), with rc(8)'s
+PATH, output to /dev/null.
+
+Wall time: this program's own clock (time.perf_counter) around
+os.posix_spawn and os.waitpid of the command; nothing else in between.
+
+Peak RSS: ru_maxrss of the command, as wait4(2) reports it.  It must not come
+from this process: at exec, Linux records the old address space's RSS
+high-water mark in the process's maxrss, and a child of posix_spawn (vfork)
+or fork() starts with its parent's pages, so every child of a 30 MB parent
+would show at least 30 MB.  Instead a helper, a bare `python -I -S -B` that
+does nothing but fork, exec and wait4, runs the commands: its children
+inherit only its few MB of private pages.  The benchmark measures /bin/true
+the same way; what it shows is that inherited ceiling, and the figures are
+valid because the ceiling lies below the floor.  Where GNU time is installed,
+the floor is cross-checked with `/usr/bin/time -f %M`.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(BENCH)
+DIST = os.path.join(TOP, "dist")
+EXAMPLE = os.path.join(TOP, "examples", "azure-vm")
+PYTHON = os.path.realpath(sys.executable)
+RC_PATH = "/sbin:/bin:/usr/sbin:/usr/bin"
+RC = "dist/hv_get_dhcp_info hn0, rc.conf of"
+DNS = "dist/hv_get_dns_info,"
+
+# The helper that runs commands for the peak-RSS figures: it reads one
+# repr((argv, env)) a line and answers "maxrss_kb exit_status".
+RSS_HELPER = r"""import os, sys
+for line in sys.stdin:
+    argv, env = eval(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fd = os.open("/dev/null", os.O_RDWR)
+            for n in (0, 1, 2):
+                os.dup2(fd, n)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    sys.stdout.write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}\n")
+    sys.stdout.flush()
+"""
+
+
+class Row:
+    """One command of the table."""
+
+    def __init__(self, label, argv, env, time_target=None, rss_target=None):
+        self.label = label
+        self.argv = argv
+        self.env = env
+        self.time_target = time_target  # max ratio to the floor
+        self.rss_target = rss_target
+        self.times = []
+        self.rss = []
+
+
+# ---------------------------------------------------------------------------
+# Setting up: the program, the roots, the reference builds.
+
+
+def ensure_built():
+    program = os.path.join(DIST, "hvtools")
+    sources = [os.path.join(TOP, name) for name in ("hvtools.py", "build.py")]
+    if not os.path.exists(program) or any(
+        os.path.getmtime(s) > os.path.getmtime(program) for s in sources
+    ):
+        print("building dist/hvtools ...", file=sys.stderr)
+        subprocess.run(
+            [PYTHON, os.path.join(TOP, "build.py"), "build", "--python", PYTHON],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    check_bytecode(program)
+    return program
+
+
+def check_bytecode(program):
+    # Without bytecode for this interpreter, every start compiles hvtools.py.
+    import importlib.util
+
+    with zipfile.ZipFile(program) as archive:
+        try:
+            magic = archive.read("site-packages/hvtools.pyc")[:4]
+        except KeyError:
+            magic = b""
+    if magic != importlib.util.MAGIC_NUMBER:
+        sys.exit(f"{program}: no bytecode for {PYTHON}; rebuild it with this Python")
+
+
+def applets(program, env):
+    out = subprocess.run(
+        [program, "--list"], env=env, capture_output=True, text=True, check=True
+    )
+    return set(out.stdout.split())
+
+
+def make_root(work, name, files=None):
+    """A copy of the example VM, with generated files put in."""
+    root = os.path.join(work, name)
+    shutil.copytree(EXAMPLE, root, symlinks=True)
+    for path, text in (files or {}).items():
+        with open(os.path.join(root, path.lstrip("/")), "w") as f:
+            f.write(text)
+    return root
+
+
+def rc_conf(lines):
+    """Realistic rc.conf text of the given number of lines: comments,
+    services, interfaces, a ${var} here and there; hn0 is DHCP."""
+    block = [
+        "# {n}: services of this section",
+        'svc{n}_enable="YES"',
+        'svc{n}_flags="-u svc{n} -p 80{n}"',
+        'ifconfig_hn{n}="inet 10.{a}.{b}.4/24"  # static',
+        'ifconfig_hn{n}_ipv6="inet6 2001:db8:{n:x}::4/64"',
+        "ifconfig_hn{n}_alias0='inet 10.{a}.{b}.5/32'",
+        "",
+        "svc{n}_pidfile=/var/run/svc{n}.pid",
+        'svc{n}_args="${{svc{n}_flags}} -c /usr/local/etc/svc{n}.conf"',
+        'cron{n}_enable="NO"',
+    ]
+    out = ['hostname="bench-vm"', 'ifconfig_hn0="SYNCDHCP"']
+    n = 1
+    while len(out) < lines:
+        out.extend(line.format(n=n, a=n // 256 % 256, b=n % 256) for line in block)
+        n += 1
+    return "\n".join(out[:lines]) + "\n"
+
+
+def resolv_conf(lines):
+    out = ["# Generated by resolvconf", "search example.net"]
+    n = 0
+    while len(out) < lines:
+        n += 1
+        out.append(f"nameserver 10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}")
+        out.append(f"nameserver 2001:db8::{n:x} # v6")
+        out.append("options edns0 timeout:1")
+    return "\n".join(out[:lines]) + "\n"
+
+
+def find_request(root):
+    """The example's hv_set_ifconfig request: a KEY=VALUE file with IF_NAME."""
+    for top, _, names in os.walk(root):
+        for name in sorted(names):
+            path = os.path.join(top, name)
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read(4096)
+            except OSError:
+                continue
+            if text.startswith("HWADDR=") or "\nIF_NAME=" in text:
+                return path
+    return None
+
+
+def build_default_shiv(work):
+    """shiv -e hvtools:main of the same module, no preamble: the reference."""
+    shiv = os.path.join(TOP, ".venv", "bin", "shiv")
+    if not os.path.exists(shiv):
+        return None
+    site = os.path.join(work, "shiv-site")
+    os.mkdir(site)
+    shutil.copy(os.path.join(TOP, "hvtools.py"), site)
+    output = os.path.join(work, "hvtools.pyz")
+    subprocess.run(
+        [shiv, "--site-packages", site, "-e", "hvtools:main", "-p", PYTHON,
+         "-o", output],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    link = os.path.join(work, "shiv-bin", "hv_get_dns_info")
+    os.mkdir(os.path.dirname(link))
+    os.symlink(output, link)
+    return link
+
+
+def table_rows(program, work):
+    """The commands to measure, those that exist in this tree."""
+    root = make_root(work, "azure-vm")
+    env = {"PATH": RC_PATH, "HVTOOLS_PYTHON": PYTHON, "HVTOOLS_ROOT": root}
+    have = applets(program, env)
+    dist = os.path.dirname(program)
+    rows = [Row("python3 -I -S -B -c pass", [PYTHON, "-I", "-S", "-B", "-c", "pass"],
+                {"PATH": RC_PATH})]  # fmt: skip
+
+    def applet(label, name, args, target, direct_target):
+        path = os.path.join(dist, name)
+        rows.append(Row(f"dist/{label}", [path, *args], env, direct_target, 1.25))
+        rows.append(
+            Row(f"sh dist/{label}", ["/bin/sh", path, *args], env, target, 1.25)
+        )
+
+    applet("hv_get_dns_info", "hv_get_dns_info", [], 1.5, 1.4)
+    applet("hv_get_dhcp_info hn0", "hv_get_dhcp_info", ["hn0"], 1.5, 1.4)
+    applet("hvtools --list", "hvtools", ["--list"], 1.5, 1.4)
+    request = find_request(root)
+    if "hv_set_ifconfig" in have and request:
+        # The FILE argument is a system path, found under HVTOOLS_ROOT.
+        system = "/" + os.path.relpath(request, root)
+        applet(f"hv_set_ifconfig --dry-run {system}", "hv_set_ifconfig",
+               ["--dry-run", system], 2.0, 2.0)  # fmt: skip
+    if "status" in have:
+        applet("hvtools status", "hvtools", ["status"], 2.0, 2.0)
+    if "hyperv_vfattach" in have:
+        applet("hyperv_vfattach mce0 0 (transparent VF)", "hyperv_vfattach",
+               ["mce0", "0"], 2.0, 2.0)  # fmt: skip
+
+    shiv = build_default_shiv(work)
+    if shiv:
+        rows.append(Row("default shiv build: hv_get_dns_info", [shiv], env))
+    resolv = os.path.join(root, "etc", "resolv.conf")
+    awk = f"awk '/^nameserver/ {{print $2}}' {resolv}"
+    rows.append(Row("sh -c \"awk '/^nameserver/ {print $2}' resolv.conf\"",
+                    ["/bin/sh", "-c", awk], env))  # fmt: skip
+
+    dhcp = os.path.join(dist, "hv_get_dhcp_info")
+    for lines in (10, 50_000, 100_000):
+        big = make_root(work, f"rc{lines}", {"/etc/rc.conf": rc_conf(lines)})
+        rows.append(Row(f"{RC} {lines:,} lines",
+                        [dhcp, "hn0"], dict(env, HVTOOLS_ROOT=big)))  # fmt: skip
+    big = make_root(work, "resolv", {"/etc/resolv.conf": resolv_conf(10_000)})
+    rows.append(Row(f"{DNS} resolv.conf of 10,000 lines",
+                    [os.path.join(dist, "hv_get_dns_info")],
+                    dict(env, HVTOOLS_ROOT=big)))  # fmt: skip
+    return rows
+
+
+def check_rows(rows):
+    """Run each command once, in full view: it must work before it is timed
+    (and the generated rc.conf files must read without a warning)."""
+    for row in rows:
+        done = subprocess.run(row.argv, env=row.env, capture_output=True, text=True)
+        if done.returncode != 0 or (done.stderr and "rc.conf of" in row.label):
+            sys.exit(f"{row.label}: exit {done.returncode}\n{done.stdout}{done.stderr}")
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+
+_DEVNULL = [
+    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+]
+
+
+def wall_time(row):
+    start = time.perf_counter()
+    pid = os.posix_spawn(row.argv[0], row.argv, row.env, file_actions=_DEVNULL)
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{row.label}: wait status {status}")
+    return elapsed
+
+
+class RssHelper:
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [PYTHON, "-I", "-S", "-B", "-c", RSS_HELPER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def peak_kb(self, argv, env):
+        self.process.stdin.write(repr((argv, env)) + "\n")
+        self.process.stdin.flush()
+        kb, status = self.process.stdout.readline().split()
+        if status != "0":
+            sys.exit(f"{argv}: exit status {status}")
+        return int(kb)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def gnu_time_floor(floor):
+    """The floor's peak RSS as GNU time sees it, or None without GNU time."""
+    gnu_time = "/usr/bin/time"
+    try:
+        version = subprocess.run(
+            [gnu_time, "--version"], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    if "GNU" not in version.stdout + version.stderr:
+        return None
+    peaks = []
+    for _ in range(5):
+        done = subprocess.run(
+            [gnu_time, "-f", "%M", *floor.argv],
+            env=floor.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peaks.append(int(done.stderr.split()[-1]))
+    return statistics.median(peaks)
+
+
+def measure(rows, runs, rss_runs, warmup):
+    for round_ in range(warmup + runs):
+        for row in rows:
+            elapsed = wall_time(row)
+            if round_ >= warmup:
+                row.times.append(elapsed)
+    helper = RssHelper()
+    try:
+        ceiling = statistics.median(helper.peak_kb(["/bin/true"], {}) for _ in range(3))
+        for _ in range(rss_runs):
+            for row in rows:
+                row.rss.append(helper.peak_kb(row.argv, row.env))
+    finally:
+        helper.close()
+    return ceiling
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+
+
+def verdict(ratio, target):
+    if target is None:
+        return ""
+    return f"<= {target}x {'ok' if ratio <= target else 'MISS'}"
+
+
+def report(rows, ceiling, gnu_floor, runs, rss_runs):
+    floor = rows[0]
+    floor_ms = statistics.median(floor.times) * 1000
+    floor_kb = statistics.median(floor.rss)
+    print(f"Python {platform.python_version()} ({PYTHON}), {platform.system()} "
+          f"{platform.machine()}, {os.cpu_count()} CPUs; medians of {runs} "
+          f"interleaved runs (peak RSS: {rss_runs}).")  # fmt: skip
+    print()
+    print("| command | wall ms | x floor | target | peak RSS MB | x floor | target |")
+    print("|---|---:|---:|---|---:|---:|---|")
+    for row in rows:
+        ms = statistics.median(row.times) * 1000
+        kb = statistics.median(row.rss)
+        # At the ceiling the figure is the helper's, not the command's.
+        below = "<= " if kb <= ceiling * 1.02 else ""
+        print(
+            f"| `{row.label}` | {ms:.1f} | {ms / floor_ms:.2f} "
+            f"| {verdict(ms / floor_ms, row.time_target)} "
+            f"| {below}{kb / 1024:.1f} | {below}{kb / floor_kb:.2f} "
+            f"| {verdict(kb / floor_kb, row.rss_target)} |"
+        )
+    print()
+    scaling(rows)
+    print(
+        f"Peak RSS method: wait4() of a fork from a bare helper; /bin/true shows "
+        f"{ceiling / 1024:.1f} MB through it (the inherited ceiling, below the "
+        f"floor's {floor_kb / 1024:.1f} MB, so the figures hold)"
+        + (
+            f"; GNU time gives the floor {gnu_floor / 1024:.1f} MB."
+            if gnu_floor
+            else "."
+        )
+    )
+
+
+def scaling(rows):
+    def ms(label):
+        row = next(r for r in rows if r.label == label)
+        return statistics.median(row.times) * 1000
+
+    small = ms(f"{RC} 10 lines")
+    half = ms(f"{RC} 50,000 lines") - small
+    full = ms(f"{RC} 100,000 lines") - small
+    linear = full / half if half > 0 else float("inf")
+    print(
+        f"rc.conf of 100,000 lines: +{full:.0f} ms over 10 lines (target <= +150 ms: "
+        f"{'ok' if full <= 150 else 'MISS'}); 50,000 lines: +{half:.0f} ms; "
+        f"100k/50k extra cost {linear:.2f} (linear: 2; "
+        f"{'ok' if 1.7 <= linear <= 2.3 else 'MISS'})."
+    )
+    dns = ms(f"{DNS} resolv.conf of 10,000 lines") - ms("dist/hv_get_dns_info")
+    print(f"resolv.conf of 10,000 lines: +{dns:.0f} ms over the example's 5 lines.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=40, help="timed rounds")
+    parser.add_argument("--rss-runs", type=int, default=5, help="peak-RSS rounds")
+    parser.add_argument("--warmup", type=int, default=3, help="discarded rounds")
+    args = parser.parse_args()
+    program = ensure_built()
+    with tempfile.TemporaryDirectory(prefix="hvtools-bench-") as work:
+        rows = table_rows(program, work)
+        check_rows(rows)
+        ceiling = measure(rows, args.runs, args.rss_runs, args.warmup)
+        gnu_floor = gnu_time_floor(rows[0])
+    report(rows, ceiling, gnu_floor, args.runs, args.rss_runs)
+    print()
+    print("Command: `python3 bench/startup.py`")
+
+
+if __name__ == "__main__":
+    main()

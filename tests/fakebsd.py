@@ -1,0 +1,2162 @@
+"""fakebsd: a simulated FreeBSD network stack for the hvtools test-suite.
+
+This is test code.  It models what hvtools touches on a FreeBSD 14 Hyper-V
+guest closely enough that an applet which works here should work there:
+ifconfig(8), sysctl(8), route(8), dhclient(8), pkill(1)/pgrep(1)/kill(1),
+lagg(4), hn(4) with its network VFs, and the devd(8) events the kernel
+raises.  Messages, output formats and exit statuses follow FreeBSD's sources
+(the comments at each say which); it must never be bent to make hvtools
+pass.
+
+Files
+-----
+``$ROOT/var/db/fakebsd/state.json`` holds the whole simulated kernel;
+``$ROOT/var/db/fakebsd/lock`` is flock(2)ed exclusively by every program call
+and every API call for its whole read-modify-write (the state file is
+replaced by rename), so concurrent calls are serialised.  ``install()``
+writes the programs /sbin/ifconfig, /sbin/sysctl, /sbin/route,
+/sbin/dhclient, /bin/pkill, /bin/pgrep and /bin/kill into $ROOT as sh
+wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``.  main() takes the
+program path first; root is two directories above it (HVTOOLS_ROOT is not
+used).  dhclient writes its pid file, and a lease's DNS servers go to
+$ROOT/etc/resolv.conf.
+
+The model
+---------
+* Interfaces, in creation order, each with the lowest free kernel index (as
+  if_alloc() picks).  The default kernel has lo0 (127.0.0.1/8, ::1,
+  fe80::1%lo0, index 1).  NICs are attached by the test (add_interface).
+* IPv6 follows the kernel defaults: nd6 options PERFORMNUD, IFDISABLED,
+  AUTO_LINKLOCAL; the EUI-64 link-local address appears when the interface
+  is up and IFDISABLED is clear.  Adding an inet6 address clears IFDISABLED
+  (in6_control does).  So add_interface(..., inet6=[...]) gets a link-local
+  address and one without inet6 does not (unless ifdisabled=False), as on
+  an rc(8)-configured FreeBSD.
+* Setting an address marks the interface UP (ether_ioctl SIOCSIFADDR)
+  without if_up(), so without VF_UP.  `inet A` without alias deletes the
+  first IPv4 address and appends A; inet without a mask warns and takes the
+  classful mask (FreeBSD 14).
+* Link: hn(4) reports the host's link whether it is up or down, and
+  pretends it is down while its VF carries the traffic; other NICs have a
+  link only while up (and set_carrier(name, True)); a lagg has a link when
+  a port has one.  LOWER_UP and "status:" follow the link.
+* lagg(4) (lagg_port_create/lagg_port_destroy): default protocol failover,
+  lagghash l2,l3,l4; ports listed in if_index order; the first port added
+  is the primary (MASTER) and lends its MAC to the lagg, and the lagg's MAC
+  is pushed to every port; when the primary leaves, the first remaining
+  port becomes primary and its own MAC goes to the lagg and all ports.
+  Failover marks ACTIVE the primary if it is up with link, else the first
+  port that is.  A port belongs to one lagg; a port with a link-local
+  address loses all its inet6 addresses when added.  ifconfig treats a
+  refused laggport as a warning ("ifconfig: lagg0 hn1: SIOCSLAGGPORT:
+  Device busy"), goes on with the other options and exits 1.
+* hn(4) VFs: add_vf(hn, vf) attaches a VF with hn's MAC, sets dev.hn.N.vf,
+  hw.hn.vflist ("mce0 ...") and hw.hn.vfmap ("mce0:hn0 ...", both in VF
+  index order) and raises ETHERNET/IFATTACH.  Non-transparent mode
+  (hw.hn.vf_transparent 0 or absent): the VF's down->up transition raises
+  HYPERV_NIC_VF/VF_UP for hnN, up->down (or its detach while up) VF_DOWN.
+  Transparent mode: the kernel brings the VF up at attach, no VF_UP/DOWN.
+* devd events are queued, never delivered (events(), pop_events()):
+  ETHERNET IFATTACH/IFDETACH (ether_ifattach/ether_ifdetach: NICs, VFs and
+  lagg/vlan clones), HYPERV_NIC_VF VF_UP/VF_DOWN.  Nothing else.
+* Routes: gateway routes (connected routes are implied by addresses).  A
+  gateway must lie in a prefix of an interface that is up; routes through
+  an interface go with it.  route(8) prints results on stdout ("add net
+  default: gateway G", failing: "add net default: gateway G fib 0: route
+  already in table", exit 1); `route get` of a missing route prints
+  "route: route has not been found" on stderr and exits 0, as FreeBSD 14's
+  route_netlink.c does: callers must look for the "gateway:" line.
+* Processes: a fake table; pids start at 50000 and are never real.
+  dhclient adds one ("dhclient: IF", name dhclient); pkill/pgrep/kill see
+  only this table.  A signal whose default action terminates removes the
+  process; its pid file stays.  dhclient follows its main(): pid file lock
+  (another fake dhclient holding that pid file: "dhclient already running,
+  pid: N." "exiting.", exit 1), pid file written, link check ("IF: no link
+  ........... giving up", exit 1, pid file left), PREINIT `ifconfig IF up`,
+  interface lookup ("IF: not found"), then the lease set by set_lease() is
+  bound at once (ifconfig IF inet A netmask M; route add default R unless
+  a default route exists; resolv.conf).  -b or not, it returns at once.
+* Default kernel: kern.vm_guest="hv" (read-only), hw.hn.vf_transparent=0
+  (a read-only loader tunable; the driver's own default is 1, so this is a
+  VM whose loader.conf sets 0), hw.hn.vflist="" and hw.hn.vfmap=""
+  (read-only), dev.hn.N.vf="" for each hn.  old_kernel() removes all of
+  these VF OIDs; set_transparent(1) makes the kernel transparent.
+* Every call is logged: argv (basename first), status, stdout, stderr and
+  "mutating" (it changed, or would have changed, the state: all but
+  showing/listing ifconfig, sysctl reads, route get, pgrep, pkill/kill that
+  matched nothing).  ifconfig applies its options in order and stops at the
+  first fatal error, keeping what it did before, as FreeBSD's does; parse
+  errors come before any effect.  A failure injected with fail() changes
+  nothing.
+
+Python API (same state, same lock; dicts returned are copies)
+-----------------------------------------------------------
+  FakeBSD(root); .install() -> self
+  Setup:
+    add_interface(name, ether=None, inet=(), inet6=(), up=True, mtu=1500,
+                  ifdisabled=None, carrier=True) -> dict
+        inet "10.0.0.4/24", inet6 "2001:db8::4/64"; ether default: a
+        stable 00:15:5d:xx:xx:xx; raises ETHERNET/IFATTACH.
+    add_vf(hn, vf); detach_vf(vf); set_transparent(flag); old_kernel()
+    set_sysctl(name, value, access=None)   access "rw"|"ro"|"tunable"
+        (default: keep, or "rw" for a new OID); int value = numeric OID
+    remove_sysctl(name); set_carrier(name, flag)
+    add_route(destination, gateway, interface, inet6=False)
+    set_lease(interface, address_with_len, router=None, dns=(), domain=None)
+    start_dhclient(interface, pidfile="new"|"old") -> pid
+    add_process(pid, command)
+    fail(command_prefix, stderr, status=1, times=None); clear_failures()
+  Inspection:
+    state() -> dict; interface(name) -> dict or None; sysctl(name) -> value
+    ifconfig_text(name=None) -> exactly what `ifconfig [name]` prints
+    calls() / mutating_calls() -> [{"argv": [...], "status": n}]
+    events() / pop_events() -> [{"system", "subsystem", "type"}]
+    routes() -> [{"destination", "gateway", "interface", "inet6", "flags"}]
+    dhclients() -> {interface: pid}; processes() -> {pid: command}
+  An interface dict has at least: name, index, driver, ether, hwaddr (own
+  MAC), up (bool), carrier, mtu, inet [{"address", "prefixlen"}], inet6
+  [{"address", "prefixlen"}], nd6 (int), groups, laggdev (its lagg or
+  None), lagg ({"proto", "ports", "primary"} for a lagg), rxvf.
+"""
+
+import fcntl
+import os
+import sys
+
+STATE_DIR = "var/db/fakebsd"
+PROGRAMS = (
+    "sbin/ifconfig",
+    "sbin/sysctl",
+    "sbin/route",
+    "sbin/dhclient",
+    "bin/pkill",
+    "bin/pgrep",
+    "bin/kill",
+)
+FIRST_PID = 50000
+
+# errno texts, as FreeBSD's strerror(3) spells them
+EEXIST = "File exists"
+EINVAL = "Invalid argument"
+ENOENT = "No such file or directory"
+EBUSY = "Device busy"
+ESRCH = "No such process"
+EADDRNOTAVAIL = "Can't assign requested address"
+ENETUNREACH = "Network is unreachable"
+EPROTONOSUPPORT = "Protocol not supported"
+ENXIO = "Device not configured"
+
+IFF_BITS = (
+    (0x1, "UP"),
+    (0x2, "BROADCAST"),
+    (0x4, "DEBUG"),
+    (0x8, "LOOPBACK"),
+    (0x10, "POINTOPOINT"),
+    (0x40, "RUNNING"),
+    (0x80, "NOARP"),
+    (0x100, "PROMISC"),
+    (0x200, "ALLMULTI"),
+    (0x800, "SIMPLEX"),
+    (0x8000, "MULTICAST"),
+    (0x1000000, "LOWER_UP"),
+)
+IFCAP_BITS = (
+    (0x1, "RXCSUM"),
+    (0x2, "TXCSUM"),
+    (0x8, "VLAN_MTU"),
+    (0x10, "VLAN_HWTAGGING"),
+    (0x20, "JUMBO_MTU"),
+    (0x80, "VLAN_HWCSUM"),
+    (0x100, "TSO4"),
+    (0x200, "TSO6"),
+    (0x400, "LRO"),
+    (0x80000, "LINKSTATE"),
+    (0x200000, "RXCSUM_IPV6"),
+    (0x400000, "TXCSUM_IPV6"),
+)
+ND6_BITS = (
+    (0x1, "PERFORMNUD"),
+    (0x2, "ACCEPT_RTADV"),
+    (0x4, "PREFER_SOURCE"),
+    (0x8, "IFDISABLED"),
+    (0x10, "DONT_SET_IFROUTE"),
+    (0x20, "AUTO_LINKLOCAL"),
+    (0x40, "NO_RADR"),
+    (0x80, "NO_PREFER_IFACE"),
+    (0x100, "NO_DAD"),
+)
+ND6_FLAG_WORDS = {
+    "nud": 0x1,
+    "perform_nud": 0x1,
+    "accept_rtadv": 0x2,
+    "prefer_source": 0x4,
+    "ifdisabled": 0x8,
+    "auto_linklocal": 0x20,
+    "no_radr": 0x40,
+    "no_prefer_iface": 0x80,
+    "no_dad": 0x100,
+}
+ND6_DEFAULT = 0x1 | 0x8 | 0x20  # nd6_ifattach(): PERFORMNUD, IFDISABLED, AUTO_LL
+LAGG_PORT_BITS = ((0x1, "MASTER"), (0x2, "STACK"), (0x4, "ACTIVE"))
+LAGG_PROTOS = ("none", "roundrobin", "failover", "loadbalance", "lacp", "broadcast")
+CLONERS = ("lagg", "vlan", "lo")
+# Capabilities and media per driver (what the real drivers report).
+DRIVER_OPTIONS = {
+    "hn": 0x80018,  # VLAN_MTU,VLAN_HWTAGGING,LINKSTATE
+    "mce": 0x80018 | 0x1 | 0x2 | 0x100 | 0x400,
+    "lo": 0x680003,
+}
+DRIVER_MEDIA = {
+    "hn": "10Gbase-T <full-duplex>",
+    "mce": "50GBase-KR4 <full-duplex,rxpause,txpause>",
+}
+# Signals: name -> number; those whose default action terminates.
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "EMT": 7,
+    "FPE": 8, "KILL": 9, "BUS": 10, "SEGV": 11, "SYS": 12, "PIPE": 13,
+    "ALRM": 14, "TERM": 15, "URG": 16, "STOP": 17, "TSTP": 18, "CONT": 19,
+    "CHLD": 20, "TTIN": 21, "TTOU": 22, "IO": 23, "XCPU": 24, "XFSZ": 25,
+    "VTALRM": 26, "PROF": 27, "WINCH": 28, "INFO": 29, "USR1": 30, "USR2": 31,
+}  # fmt: skip
+NON_TERMINATING = {0, 16, 17, 18, 19, 20, 21, 22, 23, 28, 29}
+
+
+class Exit(Exception):
+    """err(3)/errx(3): stop the program with this status."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+# ---------------------------------------------------------------------------
+# Addresses
+
+
+def inet_aton(text):
+    """inet_aton(3): a.b.c.d, a.b.c, a.b or a, parts decimal, octal or hex."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values = []
+    for part in parts:
+        try:
+            if part[:2].lower() == "0x":
+                value = int(part[2:], 16) if part[2:] else 0
+            elif len(part) > 1 and part[0] == "0":
+                value = int(part[1:], 8)
+            else:
+                value = int(part, 10)
+        except ValueError:
+            return None
+        if not part or value < 0 or part[0] in "+-":
+            return None
+        values.append(value)
+    last_bits = 8 * (5 - len(values))
+    if any(v > 255 for v in values[:-1]) or values[-1] >= 1 << last_bits:
+        return None
+    result = 0
+    for v in values[:-1]:
+        result = (result << 8) | v
+    return (result << last_bits) | values[-1]
+
+
+def ntoa(value):
+    return ".".join(str((value >> s) & 255) for s in (24, 16, 8, 0))
+
+
+def plen_mask(plen):
+    return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+
+
+def mask_plen(mask):
+    return bin(mask).count("1")
+
+
+def inet6_pton(text):
+    import _socket
+
+    try:
+        return _socket.inet_pton(_socket.AF_INET6, text)
+    except (OSError, ValueError):
+        return None
+
+
+def inet6_ntop(packed):
+    import _socket
+
+    return _socket.inet_ntop(_socket.AF_INET6, packed)
+
+
+def inet6_norm(text):
+    packed = inet6_pton(text)
+    return None if packed is None else inet6_ntop(packed)
+
+
+def inet6_in_prefix(addr, prefix, plen):
+    a = int.from_bytes(inet6_pton(addr), "big")
+    p = int.from_bytes(inet6_pton(prefix), "big")
+    shift = 128 - plen
+    return (a >> shift) == (p >> shift)
+
+
+def eui64_linklocal(mac):
+    octets = [int(o, 16) for o in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = [*octets[:3], 0xFF, 0xFE, *octets[3:]]
+    return inet6_ntop(bytes([0xFE, 0x80, 0, 0, 0, 0, 0, 0, *iid]))
+
+
+def printb(value, bits):
+    names = [name for bit, name in bits if value & bit]
+    return f"{value:x}<{','.join(names)}>"
+
+
+def split_name(name):
+    """('lagg', 0) for lagg0; unit None when the name has no number."""
+    i = len(name)
+    while i > 0 and name[i - 1].isdigit():
+        i -= 1
+    return name[:i], (int(name[i:]) if i < len(name) else None)
+
+
+# ---------------------------------------------------------------------------
+# The kernel: operations on the state dict
+
+
+def default_state():
+    state = {
+        "version": 1,
+        "next_pid": FIRST_PID,
+        "interfaces": {},
+        "sysctls": {},
+        "routes": [],
+        "processes": {},
+        "leases": {},
+        "failures": [],
+        "events": [],
+        "log": [],
+        "vfs": {},
+    }
+    k = Kernel(state)
+    for name, value, access in (
+        ("kern.vm_guest", "hv", "ro"),
+        ("hw.hn.vf_transparent", 0, "tunable"),
+        ("hw.hn.vflist", "", "ro"),
+        ("hw.hn.vfmap", "", "ro"),
+    ):
+        k.sysctl_set(name, value, access)
+    lo = k.attach("lo0", None, events=False)
+    lo["inet"].append({"address": "127.0.0.1", "prefixlen": 8})
+    lo["inet6"].append({"address": "::1", "prefixlen": 128})
+    k.set_up(lo, True)
+    lo["groups"] = ["lo"]
+    return state
+
+
+class Kernel:
+    def __init__(self, state):
+        self.s = state
+
+    # -- interfaces ---------------------------------------------------------
+
+    def iface(self, name):
+        return self.s["interfaces"].get(name)
+
+    def ifaces(self):
+        return list(self.s["interfaces"].values())
+
+    def event(self, system, subsystem, type_):
+        self.s["events"].append(
+            {"system": system, "subsystem": subsystem, "type": type_}
+        )
+
+    def free_index(self):
+        used = {i["index"] for i in self.ifaces()}
+        n = 1
+        while n in used:
+            n += 1
+        return n
+
+    def attach(self, name, ether, up=False, mtu=1500, events=True, cloned=False):
+        driver, _ = split_name(name)
+        iface = {
+            "name": name,
+            "index": self.free_index(),
+            "driver": driver,
+            "cloned": cloned,
+            "ether": ether,
+            "hwaddr": ether,
+            "up": False,
+            "carrier": True,
+            "mtu": 16384 if driver == "lo" else mtu,
+            "options": DRIVER_OPTIONS.get(driver, 0),
+            "inet": [],
+            "inet6": [],
+            "nd6": ND6_DEFAULT,
+            "groups": [],
+            "laggdev": None,
+            "rxvf": None,
+        }
+        if driver == "lo":
+            iface["nd6"] = 0x21
+        self.s["interfaces"][name] = iface
+        if driver == "hn" and self.vf_oids_present():
+            _, unit = split_name(name)
+            self.sysctl_set(f"dev.hn.{unit}.vf", "", "ro")
+        if events and ether is not None:
+            self.event("ETHERNET", name, "IFATTACH")
+        if up:
+            self.set_up(iface, True)
+        return iface
+
+    def detach(self, iface):
+        name = iface["name"]
+        if iface.get("lagg"):
+            for port in list(iface["lagg"]["ports"]):
+                self.lagg_remove(iface, self.iface(port), destroying=True)
+        if iface["laggdev"]:
+            self.lagg_remove(self.iface(iface["laggdev"]), iface)
+        if iface["ether"] is not None:
+            self.event("ETHERNET", name, "IFDETACH")
+        if iface["up"]:
+            self.set_up(iface, False)
+        for other in self.ifaces():
+            if other.get("vlan") and other["vlan"]["dev"] == name:
+                other["vlan"]["dev"] = None
+        self.s["routes"] = [r for r in self.s["routes"] if r["interface"] != name]
+        del self.s["interfaces"][name]
+        if iface["driver"] == "hn":
+            _, unit = split_name(name)
+            self.s["sysctls"].pop(f"dev.hn.{unit}.vf", None)
+
+    def link_up(self, iface):
+        if iface["driver"] == "lo":
+            return iface["up"]
+        if iface.get("lagg") is not None:
+            return any(self.link_up(self.iface(p)) for p in iface["lagg"]["ports"])
+        if iface.get("vlan") is not None:
+            dev = self.iface(iface["vlan"]["dev"] or "")
+            return bool(dev and self.link_up(dev))
+        if iface["driver"] == "hn":
+            # hn(4): the host reports the link whether or not the interface
+            # is up; it pretends the link is down while its VF carries the
+            # traffic (hn_rxvf_change).
+            return bool(iface["carrier"] and not iface["rxvf"])
+        return bool(iface["up"] and iface["carrier"])
+
+    def media_active(self, iface):
+        """SIOCGIFMEDIA IFM_ACTIVE: for a lagg, some port is up with link
+        (lagg_media_status); otherwise the link state."""
+        if iface.get("lagg") is not None:
+            return any(
+                self.iface(p)["up"] and self.link_up(self.iface(p))
+                for p in iface["lagg"]["ports"]
+            )
+        return self.link_up(iface)
+
+    def flags(self, iface):
+        value = 0
+        if iface["up"]:
+            value |= 0x1 | 0x40
+        if iface["driver"] == "lo":
+            value |= 0x8 | 0x8000
+        else:
+            value |= 0x2 | 0x800 | 0x8000
+        if self.link_up(iface):
+            value |= 0x1000000
+        return value
+
+    def set_up(self, iface, up):
+        """SIOCSIFFLAGS: if_up()/if_down() on a transition only."""
+        if iface["up"] == up:
+            return
+        iface["up"] = up
+        if up:
+            self.in6_if_up(iface)
+        hn = self.s["vfs"].get(iface["name"])
+        if hn is not None and not self.transparent():
+            self.rxvf_change(self.iface(hn), iface, up)
+
+    def rxvf_change(self, hn, vf, rxvf):
+        """hn_rxvf_change(): the VF carries the traffic, hn's link drops."""
+        if hn is None:
+            return
+        if rxvf == bool(hn["rxvf"]):
+            return
+        hn["rxvf"] = vf["name"] if rxvf else None
+        self.event("HYPERV_NIC_VF", hn["name"], "VF_UP" if rxvf else "VF_DOWN")
+
+    def in6_if_up(self, iface):
+        if iface["up"] and not iface["nd6"] & 0x8 and iface["nd6"] & 0x20:
+            self.linklocal(iface)
+
+    def linklocal(self, iface):
+        if any(a["address"].startswith("fe80:") for a in iface["inet6"]):
+            return
+        if iface["driver"] == "lo":
+            address = "fe80::1"
+        elif iface["ether"]:
+            address = eui64_linklocal(iface["ether"])
+        else:
+            return
+        iface["inet6"].append({"address": address, "prefixlen": 64})
+
+    def set_nd6(self, iface, flag, on):
+        before = iface["nd6"]
+        iface["nd6"] = (before | flag) if on else (before & ~flag)
+        if before & 0x8 and not iface["nd6"] & 0x8:
+            self.in6_if_up(iface)
+
+    # -- addresses ----------------------------------------------------------
+
+    def add_inet(self, iface, address, plen, broadcast=None):
+        for a in iface["inet"]:
+            if a["address"] == address:
+                a["prefixlen"] = plen
+                if broadcast:
+                    a["broadcast"] = broadcast
+                break
+        else:
+            entry = {"address": address, "prefixlen": plen}
+            if broadcast:
+                entry["broadcast"] = broadcast
+            iface["inet"].append(entry)
+        if iface["driver"] != "lo" and not iface["up"]:
+            iface["up"] = True  # ether_ioctl(SIOCSIFADDR) sets IFF_UP
+            self.in6_if_up(iface)
+
+    def del_inet(self, iface, address=None):
+        for a in iface["inet"]:
+            if address is None or a["address"] == address:
+                iface["inet"].remove(a)
+                return True
+        return False
+
+    def add_inet6(self, iface, address, plen):
+        for a in iface["inet6"]:
+            if a["address"] == address:
+                a["prefixlen"] = plen
+                break
+        else:
+            iface["inet6"].append({"address": address, "prefixlen": plen})
+        if iface["driver"] != "lo" and not iface["up"]:
+            iface["up"] = True
+        # in6_control(SIOCAIFADDR_IN6) clears ND6_IFF_IFDISABLED
+        self.set_nd6(iface, 0x8, False)
+        self.in6_if_up(iface)
+
+    def del_inet6(self, iface, address):
+        for a in iface["inet6"]:
+            if a["address"] == address:
+                iface["inet6"].remove(a)
+                return True
+        return False
+
+    def connected(self, gateway, inet6=False):
+        """The up interface with a prefix holding gateway, or None."""
+        for iface in self.ifaces():
+            if not iface["up"]:
+                continue
+            if inet6:
+                addr, _, scope = gateway.partition("%")
+                if scope:
+                    if scope == iface["name"]:
+                        return iface
+                    continue
+                for a in iface["inet6"]:
+                    if inet6_in_prefix(addr, a["address"], a["prefixlen"]):
+                        return iface
+            else:
+                gw = inet_aton(gateway)
+                for a in iface["inet"]:
+                    mask = plen_mask(a["prefixlen"])
+                    if gw & mask == inet_aton(a["address"]) & mask:
+                        return iface
+        return None
+
+    # -- lagg ---------------------------------------------------------------
+
+    def lagg_add(self, lagg, port):
+        """SIOCSLAGGPORT (lagg_ioctl, lagg_port_create); an errno text or None."""
+        info = lagg["lagg"]
+        # lagg_ioctl, before anything else: a would-be member with a
+        # link-local address loses every inet6 address (in6_ifdetach) "to
+        # prevent IPv6 address scope violation"
+        if any(a["address"].startswith("fe80:") for a in port["inet6"]):
+            port["inet6"] = []
+        if port is lagg:
+            return EINVAL
+        if len(info["ports"]) >= 32:
+            return "No space left on device"
+        if port["laggdev"] is not None:
+            return EEXIST if port["laggdev"] == lagg["name"] else EBUSY
+        if port["ether"] is None:
+            return EPROTONOSUPPORT
+        if port.get("lagg") is not None:
+            return EINVAL  # a stacked lagg
+        if not info["ports"]:
+            info["primary"] = port["name"]
+            lagg["mtu"] = port["mtu"]
+            if not info.get("lladdr_set"):
+                lagg["ether"] = port["hwaddr"]
+        else:
+            port["mtu"] = lagg["mtu"]
+        port["laggdev"] = lagg["name"]
+        port["ether"] = lagg["ether"]
+        info["ports"].append(port["name"])
+        info["ports"].sort(key=lambda p: self.iface(p)["index"])
+        return None
+
+    def lagg_remove(self, lagg, port, destroying=False):
+        """lagg_port_destroy(): the first remaining port becomes primary and
+        lends its own MAC to the lagg and every port (unless the lagg itself
+        is being destroyed); the removed port gets its MAC back."""
+        info = lagg["lagg"]
+        info["ports"].remove(port["name"])
+        port["laggdev"] = None
+        port["ether"] = port["hwaddr"]
+        if info["primary"] == port["name"]:
+            info["primary"] = info["ports"][0] if info["ports"] else None
+            first = self.iface(info["primary"]) if info["primary"] else None
+            lladdr = first["hwaddr"] if first else "00:00:00:00:00:00"
+            if not destroying:
+                lagg["ether"] = lladdr
+            for p in info["ports"]:
+                self.iface(p)["ether"] = lladdr
+
+    def lagg_port_flags(self, lagg, port):
+        info = lagg["lagg"]
+        proto = info["proto"]
+        flags = 0
+
+        def active(p):
+            return bool(p and p["up"] and self.link_up(p))
+
+        if proto == "failover":
+            primary = self.iface(info["primary"] or "")
+            if port["name"] == info["primary"]:
+                flags |= 0x1
+            if active(primary):
+                chosen = primary
+            else:
+                chosen = next(
+                    (self.iface(p) for p in info["ports"] if active(self.iface(p))),
+                    None,
+                )
+            if chosen is not None and chosen["name"] == port["name"]:
+                flags |= 0x4
+        elif proto in ("roundrobin", "loadbalance", "broadcast") and active(port):
+            flags |= 0x4
+        return flags
+
+    # -- sysctl -------------------------------------------------------------
+
+    def sysctl_set(self, name, value, access=None):
+        old = self.s["sysctls"].get(name)
+        kind = "int" if isinstance(value, int) else "string"
+        if access is None:
+            access = old["access"] if old else "rw"
+        self.s["sysctls"][name] = {"value": value, "type": kind, "access": access}
+
+    def sysctl_value(self, name, default=None):
+        entry = self.s["sysctls"].get(name)
+        return default if entry is None else entry["value"]
+
+    def vf_oids_present(self):
+        return "hw.hn.vflist" in self.s["sysctls"]
+
+    def transparent(self):
+        try:
+            return int(self.sysctl_value("hw.hn.vf_transparent", 0)) != 0
+        except ValueError:
+            return False
+
+    def update_vf_oids(self):
+        if not self.vf_oids_present():
+            return
+        pairs = sorted(
+            ((self.iface(vf)["index"], vf, hn) for vf, hn in self.s["vfs"].items()),
+        )
+        self.sysctl_set("hw.hn.vflist", " ".join(vf for _, vf, _ in pairs))
+        self.sysctl_set("hw.hn.vfmap", " ".join(f"{vf}:{hn}" for _, vf, hn in pairs))
+
+    # -- processes ----------------------------------------------------------
+
+    def new_pid(self):
+        pid = self.s["next_pid"]
+        used = {int(p) for p in self.s["processes"]}
+        while pid in used:
+            pid += 1
+        self.s["next_pid"] = pid + 1
+        return pid
+
+    def dhclient_pidfile(self, ifname, old=False):
+        if old:
+            return f"/var/run/dhclient.{ifname}.pid"
+        return f"/var/run/dhclient/dhclient.{ifname}.pid"
+
+
+# ---------------------------------------------------------------------------
+# Programs.  Each takes (ctx, args) and returns an exit status.
+
+
+class Ctx:
+    def __init__(self, root, state, program):
+        self.root = root
+        self.state = state
+        self.k = Kernel(state)
+        self.program = program
+        self.out = []
+        self.err = []
+        self.mutating = True
+
+    def print(self, text=""):
+        self.out.append(text + "\n")
+
+    def warnx(self, text):
+        self.err.append(f"{self.program}: {text}\n")
+
+    def errx(self, text, status=1):
+        self.warnx(text)
+        raise Exit(status)
+
+    def path(self, path):
+        return os.path.join(self.root, path.lstrip("/"))
+
+
+# -- ifconfig ----------------------------------------------------------------
+
+IFCONFIG_AFS = ("inet", "inet6", "link", "ether", "lladdr")
+IFCONFIG_NOOP = {
+    "arp", "-arp", "promisc", "-promisc", "debug", "-debug", "monitor",
+    "-monitor", "staticarp", "-staticarp", "rxcsum", "-rxcsum", "txcsum",
+    "-txcsum", "rxcsum6", "-rxcsum6", "txcsum6", "-txcsum6", "tso", "-tso",
+    "tso4", "-tso4", "tso6", "-tso6", "lro", "-lro", "vlanmtu", "-vlanmtu",
+    "vlanhwtag", "-vlanhwtag", "vlanhwcsum", "-vlanhwcsum", "vlanhwtso",
+    "-vlanhwtso", "vlanhwfilter", "-vlanhwfilter", "link0", "-link0",
+    "link1", "-link1", "link2", "-link2", "use_flowid", "-use_flowid",
+    "anycast", "-anycast", "tentative", "-tentative", "deprecated",
+    "-deprecated", "autoconf", "-autoconf", "-description", "-descr",
+}  # fmt: skip
+IFCONFIG_ARG_NOOP = {"metric", "description", "descr", "pltime", "vltime", "fib"}
+
+
+def ifconfig_status(k, iface, af=None):
+    lines = [
+        f"{iface['name']}: flags={printb(k.flags(iface), IFF_BITS)} "
+        f"metric 0 mtu {iface['mtu']}"
+    ]
+    options = iface["options"]
+    if iface.get("lagg") is not None:
+        ports = [k.iface(p) for p in iface["lagg"]["ports"]]
+        options = 0
+        if ports:  # lagg_capabilities(): what every port has
+            options = ~0
+            for p in ports:
+                options &= p["options"]
+    if options:
+        lines.append(f"\toptions={printb(options, IFCAP_BITS)}")
+    if iface["ether"] is not None and af in (None, "ether", "link", "lladdr"):
+        lines.append(f"\tether {iface['ether']}")
+        if iface["hwaddr"] not in (None, iface["ether"]) and iface.get("lagg") is None:
+            lines.append(f"\thwaddr {iface['hwaddr']}")
+    if af in (None, "inet"):
+        for a in iface["inet"]:
+            addr = inet_aton(a["address"])
+            mask = plen_mask(a["prefixlen"])
+            line = f"\tinet {a['address']} netmask 0x{mask:x}"
+            if iface["driver"] != "lo":
+                bcast = a.get("broadcast") or ntoa(addr | (~mask & 0xFFFFFFFF))
+                line += f" broadcast {bcast}"
+            lines.append(line)
+    if af in (None, "inet6"):
+        for a in iface["inet6"]:
+            if a["address"].startswith("fe80:"):
+                lines.append(
+                    f"\tinet6 {a['address']}%{iface['name']} prefixlen "
+                    f"{a['prefixlen']} scopeid 0x{iface['index']:x}"
+                )
+            else:
+                lines.append(f"\tinet6 {a['address']} prefixlen {a['prefixlen']}")
+    if af is None:
+        if iface.get("lagg") is not None:
+            info = iface["lagg"]
+            lines.append(f"\tlaggproto {info['proto']} lagghash l2,l3,l4")
+            for p in info["ports"]:
+                flags = k.lagg_port_flags(iface, k.iface(p))
+                lines.append(f"\tlaggport: {p} flags={printb(flags, LAGG_PORT_BITS)}")
+        if iface.get("vlan") is not None:
+            v = iface["vlan"]
+            lines.append(
+                f"\tvlan: {v['tag']} vlanproto: 802.1q vlanpcp: 0 "
+                f"parent interface: {v['dev'] or '<none>'}"
+            )
+        if iface["groups"]:
+            lines.append(f"\tgroups: {' '.join(iface['groups'])}")
+        if iface["driver"] != "lo":
+            media = DRIVER_MEDIA.get(iface["driver"])
+            link = k.media_active(iface)
+            if media:  # current media autoselect, active media in brackets
+                lines.append(
+                    f"\tmedia: Ethernet autoselect ({media if link else 'none'})"
+                )
+            else:
+                lines.append("\tmedia: Ethernet autoselect")
+            lines.append(f"\tstatus: {'active' if link else 'no carrier'}")
+    if af in (None, "inet6"):
+        lines.append(f"\tnd6 options={printb(iface['nd6'], ND6_BITS)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def prog_ifconfig(ctx, args):
+    k = ctx.k
+    opts = {}
+    group = None
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        for ch in word[1:]:
+            if ch in "adlmuvLkCn":
+                opts[ch] = True
+            elif ch == "g":
+                if not args:
+                    ifconfig_usage(ctx)
+                group = args.pop(0)
+            else:
+                ifconfig_usage(ctx)
+    if opts.get("l") or opts.get("a") or group is not None or not args:
+        ctx.mutating = False
+        af = args.pop(0) if args and args[0] in IFCONFIG_AFS else None
+        if args:
+            ifconfig_usage(ctx)
+        chosen = []
+        for iface in k.ifaces():
+            if opts.get("u") and not iface["up"]:
+                continue
+            if opts.get("d") and iface["up"]:
+                continue
+            if group is not None and group not in [*iface["groups"], "all"]:
+                continue
+            if af == "inet" and not iface["inet"]:
+                continue
+            if af == "inet6" and not iface["inet6"]:
+                continue
+            if af in ("ether", "link", "lladdr") and iface["ether"] is None:
+                continue
+            chosen.append(iface)
+        if opts.get("l"):
+            ctx.print(" ".join(i["name"] for i in chosen))
+        elif group is not None:
+            for i in chosen:
+                ctx.print(i["name"])
+        else:
+            ctx.out.extend(ifconfig_status(k, i, af) for i in chosen)
+        return 0
+
+    name = args.pop(0)
+    created = None
+    if not args or (len(args) == 1 and args[0] in IFCONFIG_AFS):
+        ctx.mutating = False  # showing
+    if args and args[0] in ("create", "plumb"):
+        args.pop(0)
+        created = ifconfig_create(ctx, name, args)
+        name = created
+    iface = k.iface(name)
+    if iface is None:
+        ctx.errx(f"interface {name} does not exist")
+    af = "inet"
+    if args and args[0] in IFCONFIG_AFS:
+        af = args.pop(0)
+        if not args and created is None:
+            ctx.mutating = False
+            ctx.out.append(ifconfig_status(k, iface, af))
+            return 0
+    elif not args and created is None:
+        ctx.mutating = False
+        ctx.out.append(ifconfig_status(k, iface))
+        return 0
+    status = ifconfig_commands(ctx, iface, af, args) if args else 0
+    if created is not None and created != ctx.created_as:
+        ctx.print(created)
+    return status
+
+
+def ifconfig_usage(ctx):
+    ctx.err.append(
+        "usage: ifconfig [-j jail] [-f type:format] %s [-L] [-C] [-g groupname] "
+        "interface address_family\n"
+        "                [address [dest_address]] [parameters]\n"
+        "       ifconfig [-j jail] interface create\n"
+        "       ifconfig [-j jail] -a [-L] [-C] [-g groupname] [-d] [-m] [-u] [-v]\n"
+        "                [address_family]\n"
+        "       ifconfig [-j jail] -C\n"
+        "       ifconfig [-j jail] -g groupname\n"
+        "       ifconfig [-j jail] -l [-d] [-u] [address_family]\n"
+        "       ifconfig [-j jail] [-k] [-L] [-C] [-g groupname] [-d] [-m] [-u] "
+        "[-v]\n"
+    )
+    raise Exit(1)
+
+
+def ifconfig_create(ctx, name, args):
+    """SIOCIFCREATE2; returns the name of the new interface."""
+    k = ctx.k
+    ctx.created_as = name
+    driver, unit = split_name(name)
+    if driver not in CLONERS:
+        ctx.errx(f"SIOCIFCREATE2 ({name}): {EINVAL}")
+    if unit is None:
+        unit = 0
+        while k.iface(f"{driver}{unit}") is not None:
+            unit += 1
+        name = f"{driver}{unit}"
+    elif k.iface(name) is not None:
+        ctx.errx(f"SIOCIFCREATE2 ({name}): {EEXIST}")
+    if driver == "lo":
+        iface = k.attach(name, None, cloned=True)
+        iface["groups"] = ["lo"]
+        return name
+    if driver == "lagg":
+        mac = "58:9c:fc:" + ":".join(f"{b:02x}" for b in _hash3(f"{ctx.root}/{name}"))
+        iface = k.attach(name, mac, cloned=True)
+        iface["options"] = 0
+        iface["lagg"] = {"proto": "failover", "ports": [], "primary": None}
+        iface["groups"] = ["lagg"]
+    else:
+        iface = k.attach(name, "00:00:00:00:00:00", cloned=True)
+        iface["options"] = 0
+        iface["vlan"] = {"tag": 0, "dev": None}
+        iface["groups"] = ["vlan"]
+    return name
+
+
+def _hash3(text):
+    import zlib
+
+    value = zlib.crc32(text.encode())
+    return [(value >> 16) & 255, (value >> 8) & 255, value & 255]
+
+
+def ifconfig_commands(ctx, iface, af, args):
+    """Apply options in order, as ifconfig(8) does; addresses last."""
+    k = ctx.k
+    name = iface["name"]
+    exit_code = 0
+    addr = dest = None
+    mask_plen_ = None
+    doalias = 0
+    clearaddr = False
+    newaddr = True
+    ridaddr = None
+    broadcast = None
+    i = 0
+
+    def need_arg(word):
+        if i + 1 >= len(args):
+            ctx.errx(f"'{word}' requires argument")
+        return args[i + 1]
+
+    while i < len(args):
+        word = args[i]
+        if word == "up":
+            k.set_up(iface, True)
+        elif word == "down":
+            k.set_up(iface, False)
+        elif word in ("alias", "add"):
+            doalias = 1
+            clearaddr = False
+        elif word in ("-alias", "delete", "remove"):
+            if addr is not None and doalias == 0:
+                ridaddr = addr
+            doalias = -1
+            clearaddr = True
+            newaddr = False
+        elif word == "netmask":
+            value = need_arg(word)
+            i += 1
+            if af != "inet":
+                pass
+            else:
+                mask = inet_aton(value)
+                if mask is None:
+                    ctx.errx(f"{value}: bad value")
+                mask_plen_ = mask_plen(mask)
+        elif word == "prefixlen":
+            value = need_arg(word)
+            i += 1
+            if af == "inet6":
+                if not value.isdigit() or int(value) > 128:
+                    ctx.errx(f"{value}: bad value")
+                mask_plen_ = int(value)
+        elif word == "broadcast":
+            broadcast = need_arg(word)
+            i += 1
+        elif word == "mtu":
+            value = need_arg(word)
+            i += 1
+            if not value.isdigit() or not 72 <= int(value) <= 65535:
+                ctx.errx(f"ioctl SIOCSIFMTU (set mtu): {EINVAL}")
+            iface["mtu"] = int(value)
+            for p in (iface.get("lagg") or {}).get("ports", []):
+                k.iface(p)["mtu"] = int(value)
+        elif word in IFCONFIG_NOOP:
+            pass
+        elif word in IFCONFIG_ARG_NOOP:
+            need_arg(word)
+            i += 1
+        elif word.lstrip("-") in ND6_FLAG_WORDS:
+            k.set_nd6(iface, ND6_FLAG_WORDS[word.lstrip("-")], not word.startswith("-"))
+        elif word == "laggproto":
+            value = need_arg(word)
+            i += 1
+            if value not in LAGG_PROTOS:
+                ctx.errx(f"Invalid aggregation protocol: {value}")
+            if iface.get("lagg") is None:
+                ctx.errx(f"SIOCSLAGG: {EINVAL}")
+            iface["lagg"]["proto"] = value
+        elif word == "laggport":
+            value = need_arg(word)
+            i += 1
+            port = k.iface(value)
+            if iface.get("lagg") is None or port is None:
+                error = EINVAL
+            else:
+                error = k.lagg_add(iface, port)
+            if error is not None and error != EEXIST:
+                ctx.warnx(f"{name} {value}: SIOCSLAGGPORT: {error}")
+                exit_code = 1
+        elif word == "-laggport":
+            value = need_arg(word)
+            i += 1
+            port = k.iface(value)
+            if iface.get("lagg") is None or port is None:
+                ctx.errx(f"SIOCSLAGGDELPORT: {EINVAL}")
+            if port["laggdev"] != name:
+                ctx.errx(f"SIOCSLAGGDELPORT: {ENOENT}")
+            k.lagg_remove(iface, port)
+        elif word == "lagghash":
+            value = need_arg(word)
+            i += 1
+            for tok in value.split(","):
+                if tok not in ("l2", "l3", "l4"):
+                    ctx.errx(f"Invalid lagghash option: {tok}")
+            if iface.get("lagg") is None:
+                ctx.errx(f"SIOCSLAGGHASH: {EINVAL}")
+        elif word == "vlan":
+            value = need_arg(word)
+            i += 1
+            if not value.isdigit() or int(value) > 4094:
+                ctx.errx(f"invalid value for vlan: {value}")
+            if iface.get("vlan") is None:
+                ctx.errx(f"SIOCGETVLAN: {EINVAL}")
+            iface["vlan"]["tag"] = int(value)
+        elif word == "vlandev":
+            value = need_arg(word)
+            i += 1
+            parent = k.iface(value)
+            if iface.get("vlan") is None or parent is None:
+                ctx.errx(f"SIOCSETVLAN: {EINVAL}")
+            iface["vlan"]["dev"] = value
+            iface["ether"] = iface["hwaddr"] = parent["ether"]
+        elif word == "-vlandev":
+            if iface.get("vlan") is not None:
+                iface["vlan"]["dev"] = None
+        elif word in ("destroy", "unplumb"):
+            if not iface["cloned"]:
+                ctx.errx(f"SIOCIFDESTROY: {EINVAL}")
+            k.detach(iface)
+            return exit_code
+        elif word in ("create", "plumb"):
+            ctx.errx(f"SIOCIFCREATE2 ({name}): {EEXIST}")
+        elif addr is None:
+            addr = word
+            if doalias == 0 and af not in ("link", "ether", "lladdr"):
+                clearaddr = True
+            if doalias < 0:
+                ridaddr = word
+        elif dest is None:
+            dest = word
+        else:
+            dest = word
+        i += 1
+
+    if addr is None and mask_plen_ is None:
+        return exit_code
+    if af in ("link", "ether", "lladdr"):
+        mac = addr.lower()
+        octets = mac.split(":")
+        if len(octets) != 6 or not all(
+            1 <= len(o) <= 2 and all(c in "0123456789abcdef" for c in o) for o in octets
+        ):
+            ctx.errx("malformed link-level address")
+        iface["ether"] = iface["hwaddr"] = ":".join(o.zfill(2) for o in octets)
+        if iface.get("lagg") is not None:
+            iface["lagg"]["lladdr_set"] = True
+        return exit_code
+    if af == "inet":
+        return ifconfig_inet(ctx, iface, addr, ridaddr, mask_plen_, broadcast or dest,
+                             doalias, clearaddr, newaddr, exit_code)  # fmt: skip
+    return ifconfig_inet6(ctx, iface, addr, ridaddr, mask_plen_, doalias,
+                          clearaddr, newaddr, exit_code)  # fmt: skip
+
+
+def parse_inet(ctx, text, which="ADDR"):
+    """in_getaddr(): returns (address, prefixlen or None)."""
+    plen = None
+    if which == "ADDR" and "/" in text:
+        text, _, width = text.rpartition("/")
+        if not width[:1].isdigit():
+            ctx.errx(f"{text}/{width}: bad value (width invalid)")
+        if not width.isdigit() or int(width) > 32:
+            ctx.errx(f"{text}/{width}: bad value (width too large)")
+        plen = int(width)
+    value = inet_aton(text)
+    if value is None:
+        ctx.errx(f"{text}: bad value")
+    return ntoa(value), plen
+
+
+def ifconfig_inet(ctx, iface, addr, ridaddr, plen, broadcast, doalias, clearaddr,
+                  newaddr, exit_code):  # fmt: skip
+    k = ctx.k
+    address = rid = None
+    if addr is not None:
+        address, addr_plen = parse_inet(ctx, addr)
+        if addr_plen is not None and plen is None:
+            plen = addr_plen
+    if ridaddr is not None:
+        rid, _ = parse_inet(ctx, ridaddr)
+    if broadcast is not None:
+        value = inet_aton(broadcast)
+        if value is None:
+            ctx.errx(f"{broadcast}: bad value")
+        broadcast = ntoa(value)
+    if clearaddr and not k.del_inet(iface, rid) and doalias < 0:
+        ctx.errx(f"ioctl (SIOCDIFADDR): {EADDRNOTAVAIL}")
+    if newaddr and address is not None:
+        if plen is None:  # FreeBSD 14 af_inet.c: warn, then the classful mask
+            if iface["driver"] != "lo":
+                ctx.warnx(
+                    "WARNING: setting interface address without mask is "
+                    "deprecated,\ndefault mask may not be correct."
+                )
+            first = inet_aton(address) >> 24
+            plen = 8 if first < 128 else 16 if first < 192 else 24
+        k.add_inet(iface, address, plen, broadcast)
+    return exit_code
+
+
+def parse_inet6(ctx, text):
+    plen = None
+    if "/" in text:
+        text, _, width = text.rpartition("/")
+        if not width.isdigit() or int(width) > 128:
+            ctx.errx(f"{width}: bad value")
+        plen = int(width)
+    norm = inet6_norm(text.partition("%")[0])
+    if norm is None:
+        ctx.errx(f"{text}: bad value")
+    return norm, plen
+
+
+def ifconfig_inet6(ctx, iface, addr, ridaddr, plen, doalias, clearaddr, newaddr,
+                   exit_code):  # fmt: skip
+    k = ctx.k
+    address = None
+    if addr is not None:
+        address, addr_plen = parse_inet6(ctx, addr)
+        if addr_plen is not None and plen is None:
+            plen = addr_plen
+    if clearaddr and ridaddr is not None:
+        rid, _ = parse_inet6(ctx, ridaddr)
+        if not k.del_inet6(iface, rid):
+            ctx.errx(f"ioctl (SIOCDIFADDR): {EADDRNOTAVAIL}")
+    if newaddr and address is not None:
+        k.add_inet6(iface, address, 64 if plen is None else plen)
+    return exit_code
+
+
+# -- sysctl ------------------------------------------------------------------
+
+
+def sysctl_format(entry):
+    return str(entry["value"])
+
+
+def sysctl_usage(ctx):
+    ctx.err.append(
+        "usage: sysctl [-bdeFhiJNnoqTtWx] [ -B <bufsize> ] [-f filename] "
+        "name[=value] ...\n"
+        "       sysctl [-bdeFhJNnoqTtWx] [ -B <bufsize> ] -a\n"
+    )
+    raise Exit(1)
+
+
+def prog_sysctl(ctx, args):
+    nflag = qflag = iflag = aflag = Nflag = eflag = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        if word == "--":
+            break
+        for ch in word[1:]:
+            if ch == "n":
+                nflag = True
+            elif ch == "q":
+                qflag = True
+            elif ch == "i":
+                iflag = True
+            elif ch in "aA":
+                aflag = True
+            elif ch == "N":
+                Nflag = True
+            elif ch == "e":
+                eflag = True
+            elif ch in "bdhoTtWx":
+                pass
+            else:
+                sysctl_usage(ctx)
+    sep = "=" if eflag else ": "
+    sysctls = ctx.state["sysctls"]
+    ctx.mutating = any("=" in a for a in args)
+
+    def show(oid, entry):
+        if Nflag:
+            ctx.print(oid)
+        elif nflag:
+            ctx.print(sysctl_format(entry))
+        else:
+            ctx.print(f"{oid}{sep}{sysctl_format(entry)}")
+
+    if aflag and not args:
+        for oid, entry in sysctls.items():
+            show(oid, entry)
+        return 0
+    if not args or (Nflag and nflag):
+        sysctl_usage(ctx)
+    warncount = 0
+    for arg in args:
+        oid, eq, value = arg.partition("=")
+        entry = sysctls.get(oid)
+        if entry is None:
+            children = [n for n in sysctls if n.startswith(oid + ".")]
+            if children and not eq:
+                for child in children:
+                    show(child, sysctls[child])
+                continue
+            if iflag:
+                continue
+            if not qflag:
+                ctx.warnx(f"unknown oid '{oid}'")
+            warncount += 1
+            continue
+        if not eq:
+            show(oid, entry)
+            continue
+        if entry["access"] == "tunable":
+            ctx.warnx(f"oid '{oid}' is a read only tunable")
+            ctx.warnx("Tunable values are set in /boot/loader.conf")
+            warncount += 1
+            continue
+        if entry["access"] != "rw":
+            ctx.warnx(f"oid '{oid}' is read only")
+            warncount += 1
+            continue
+        if entry["type"] == "int":
+            try:
+                new = int(value, 0)
+            except ValueError:
+                ctx.warnx(f"invalid integer '{value}'")
+                warncount += 1
+                continue
+        else:
+            new = value
+        old = sysctl_format(entry)
+        entry["value"] = new
+        if nflag:
+            ctx.print(f"{old} -> {sysctl_format(entry)}")
+        else:
+            ctx.print(f"{oid}{sep}{old} -> {sysctl_format(entry)}")
+    return min(warncount, 255)  # main(): return (warncount)
+
+
+# -- route -------------------------------------------------------------------
+
+
+def route_usage(ctx, word=None):
+    """usage(): exit EX_USAGE (64)."""
+    if word:
+        ctx.warnx(f"bad keyword: {word}")
+    ctx.err.append("usage: route [-j jail] [-46dnqtv] command [[modifiers] args]\n")
+    raise Exit(64)
+
+
+ROUTE_FLAGS = ["UP", "GATEWAY", "DONE", "STATIC"]
+
+
+def prog_route(ctx, args):
+    """route(8) of FreeBSD 14 (netlink).  Results of add/delete/change go to
+    stdout: "add net default: gateway G" or, failing,
+    "add net default: gateway G fib 0: route already in table", exit 1.
+    `route get` of a missing route warns "route has not been found" on
+    stderr and, as route_netlink.c does, exits 0 with nothing on stdout."""
+    k = ctx.k
+    qflag = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        for ch in word[1:]:
+            if ch == "q":
+                qflag = True
+            elif ch not in "ndtv46":
+                ctx.warnx(f"illegal option -- {ch}")
+                route_usage(ctx)
+    if not args:
+        route_usage(ctx)
+    command = args.pop(0)
+    if command == "flush":
+        return route_flush(ctx, args, qflag)
+    if command not in ("add", "delete", "get", "change"):
+        route_usage(ctx, command)
+    if command == "get":
+        ctx.mutating = False
+    inet6 = False
+    iface_gw = False
+    words = []
+    for word in args:
+        if word in ("-inet6", "-6"):
+            inet6 = True
+        elif word in ("-inet", "-4"):
+            inet6 = False
+        elif word in ("-iface", "-interface"):
+            iface_gw = True
+        elif word in ("-net", "-host", "-static", "-nostatic"):
+            pass
+        elif word.startswith("-"):
+            route_usage(ctx, word[1:])
+        else:
+            words.append(word)
+    if not words:
+        ctx.warnx("destination parameter required")
+        route_usage(ctx)
+    dest = words[0]
+    gateway = words[1] if len(words) > 1 else None
+    key = "default" if dest in ("default", "0.0.0.0/0", "::/0") else dest
+    if dest in ("::/0",):
+        inet6 = True
+    routes = k.s["routes"]
+    match = [r for r in routes if r["destination"] == key and r["inet6"] == inet6]
+    if command == "get":
+        return route_get(ctx, dest, key, inet6, match)
+    if gateway is not None and not iface_gw:
+        if inet6:
+            if inet6_norm(gateway.partition("%")[0]) is None:
+                ctx.errx(f"{gateway}: hostname nor servname provided, or not known", 71)
+        elif inet_aton(gateway) is None:
+            ctx.errx(f"bad address: {gateway}", 68)
+    label = f"{command} net {dest}"
+    if gateway is not None:
+        label += f": gateway {gateway}"
+    result = None
+    if command in ("add", "change"):
+        if gateway is None:
+            result = EINVAL
+        elif iface_gw:
+            ifp = k.iface(gateway)
+            if ifp is None:
+                ctx.errx(f"interface '{gateway}' does not exist", 65)
+        else:
+            ifp = k.connected(gateway, inet6)
+        if result is not None:
+            pass
+        elif command == "add" and match:
+            result = "route already in table"
+        elif command == "change" and not match:
+            result = "not in table"
+        elif ifp is None:
+            result = ENETUNREACH
+        else:
+            if command == "change":
+                routes.remove(match[0])
+            routes.append(
+                {
+                    "destination": key,
+                    "gateway": gateway,
+                    "interface": ifp["name"],
+                    "inet6": inet6,
+                    "flags": list(ROUTE_FLAGS),
+                }
+            )
+    else:  # delete
+        if gateway is not None:
+            match = [r for r in match if r["gateway"] == gateway]
+        if match:
+            routes.remove(match[0])
+        else:
+            result = "not in table"
+    if result is None:
+        if not qflag:
+            ctx.print(label)
+        return 0
+    if not qflag:
+        ctx.print(f"{label} fib 0: {result}")
+    return 1
+
+
+def route_get(ctx, dest, key, inet6, match):
+    k = ctx.k
+    route = match[0] if match else None
+    if route is None and key != "default" and not inet6:
+        addr = inet_aton(dest)
+        if addr is None:
+            ctx.errx(f"bad address: {dest}", 68)
+        for iface in k.ifaces():  # a connected prefix
+            for a in iface["inet"] if iface["up"] else ():
+                mask = plen_mask(a["prefixlen"])
+                if addr & mask == inet_aton(a["address"]) & mask:
+                    route = {
+                        "destination": ntoa(addr & mask),
+                        "mask": ntoa(mask),
+                        "gateway": None,
+                        "interface": iface["name"],
+                        "flags": ["UP", "DONE", "PINNED"],
+                    }
+                    break
+            if route:
+                break
+        if route is None:
+            route = next(
+                (r for r in k.s["routes"] if r["destination"] == "default"
+                 and not r["inet6"]),
+                None,
+            )  # fmt: skip
+    if route is None:
+        ctx.warnx("route has not been found")
+        return 0
+    zero = "::" if inet6 else "default"
+    ifp = k.iface(route["interface"])
+    lines = [f"   route to: {zero if key == 'default' else dest}"]
+    if route["destination"] == "default":
+        lines.append(f"destination: {zero}")
+        lines.append(f"       mask: {zero}")
+    else:
+        lines.append(f"destination: {route['destination']}")
+        if route.get("mask"):
+            lines.append(f"       mask: {route['mask']}")
+    if route["gateway"]:
+        lines.append(f"    gateway: {route['gateway']}")
+    lines.append("        fib: 0")
+    lines.append(f"  interface: {route['interface']}")
+    lines.append(f"      flags: <{','.join(route['flags'])}>")
+    lines.append(
+        " recvpipe  sendpipe  ssthresh  rtt,msec    mtu        weight    expire"
+    )
+    mtu = ifp["mtu"] if ifp else 1500
+    lines.append("".join(f"{v:8d}  " for v in (0, 0, 0, 0, mtu, 1)) + f"{0:8d} ")
+    ctx.out.extend(line + "\n" for line in lines)
+    return 0
+
+
+def route_flush(ctx, args, qflag):
+    """flushroutes_fib_nl(): every gateway route of the family (both when
+    none is given), one line each: DEST GATEWAY -fib 0 done."""
+    families = (False, True)
+    for word in args:
+        if word in ("-inet6", "-6"):
+            families = (True,)
+        elif word in ("-inet", "-4"):
+            families = (False,)
+        else:
+            route_usage(ctx, word.lstrip("-"))
+    routes = ctx.k.s["routes"]
+    for inet6 in families:
+        for r in [r for r in routes if r["inet6"] == inet6]:
+            routes.remove(r)
+            if not qflag:
+                dest = r["destination"]
+                if dest == "default" and inet6:
+                    dest = "::"
+                ctx.print(f"{dest:<20.20} {r['gateway']:<20.20} -fib 0   done")
+    return 0
+
+
+# -- dhclient ----------------------------------------------------------------
+
+
+def prog_dhclient(ctx, args):
+    """dhclient(8), in the order its main() works: the pid file lock (another
+    dhclient holding it: "dhclient already running, pid: N." + "exiting."),
+    the pid file written, the link check (no link: "IF: no link ...........
+    giving up", exit 1, pid file left behind), dhclient-script PREINIT
+    (ifconfig IF up), the interface lookup ("IF: not found", pid file
+    removed).  The configured lease, if any, is bound at once (BOUND:
+    ifconfig IF inet A netmask M broadcast B; route add default R when no
+    default route leaves through another interface) and dhclient stays as
+    a fake process, with or without -b."""
+    k = ctx.k
+    pidfile = None
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        j = 1
+        while j < len(word):
+            ch = word[j]
+            if ch in "clp":
+                value = word[j + 1 :] or (args.pop(0) if args else None)
+                if value is None:
+                    dhclient_usage(ctx)
+                if ch == "p":
+                    pidfile = value
+                break
+            if ch not in "bdqu":
+                ctx.warnx(f"illegal option -- {ch}")
+                dhclient_usage(ctx)
+            j += 1
+    if len(args) != 1:
+        dhclient_usage(ctx)
+    ifname = args[0]
+    if pidfile is None:
+        pidfile = k.dhclient_pidfile(ifname)
+    for pid, proc in ctx.state["processes"].items():
+        if proc.get("pidfile") == pidfile:
+            ctx.err.append(f"dhclient already running, pid: {pid}.\nexiting.\n")
+            return 1
+    pid = k.new_pid()
+    path = ctx.path(pidfile)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"{pid}\n")
+    iface = k.iface(ifname)
+    if iface is not None and not k.media_active(iface):
+        ctx.err.append(f"{ifname}: no link ...{'.' * 11} giving up\n")
+        return 1
+    if iface is None:
+        ctx.err.append(
+            f"ifconfig: interface {ifname} does not exist\n"
+            f"{ifname}: not found\nexiting.\n"
+        )
+        os.unlink(path)
+        return 1
+    k.set_up(iface, True)  # dhclient-script PREINIT
+    ctx.state["processes"][str(pid)] = {
+        "command": f"dhclient: {ifname}",
+        "name": "dhclient",
+        "interface": ifname,
+        "pidfile": pidfile,
+    }
+    lease = ctx.state["leases"].get(ifname)
+    if lease:
+        apply_lease(ctx, iface, lease)
+    return 0
+
+
+def apply_lease(ctx, iface, lease):
+    """dhclient-script BOUND: address (replacing the primary one), default
+    route, resolv.conf."""
+    k = ctx.k
+    address, _, plen = lease["address"].partition("/")
+    plen = int(plen or 24)
+    k.del_inet(iface)
+    k.add_inet(iface, address, plen)
+    router = lease.get("router")
+    routes = k.s["routes"]
+    default = [r for r in routes if r["destination"] == "default" and not r["inet6"]]
+    # is_default_interface(): no default route, or it leaves through IF; in
+    # the latter case `route add default` fails (already in table).
+    if router and not default:
+        routes.append(
+            {
+                "destination": "default",
+                "gateway": router,
+                "interface": iface["name"],
+                "inet6": False,
+                "flags": list(ROUTE_FLAGS),
+            }
+        )
+    if lease.get("dns"):
+        lines = []
+        if lease.get("domain"):
+            lines.append(f"search {lease['domain']}\n")
+        lines.extend(f"nameserver {d}\n" for d in lease["dns"])
+        with open(ctx.path("/etc/resolv.conf"), "w") as f:
+            f.write("".join(lines))
+
+
+def dhclient_usage(ctx):
+    ctx.err.append("usage: dhclient [-bdqu] [-c conffile] [-l leasefile] interface\n")
+    raise Exit(1)
+
+
+# -- pkill / pgrep / kill ----------------------------------------------------
+
+
+def parse_signal(text):
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    if name.startswith("SIG"):
+        name = name[3:]
+    return SIGNALS.get(name)
+
+
+def prog_pkill(ctx, args):
+    import re
+
+    pgrep = ctx.program == "pgrep"
+    signal = 15
+    if not pgrep and args and args[0].startswith("-") and len(args[0]) > 1:
+        sig = parse_signal(args[0][1:])
+        if sig is not None:
+            signal = sig
+            args = args[1:]
+    flags = set()
+    pidfile = None
+    delim = "\n"
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        if word == "--":
+            break
+        j = 1
+        while j < len(word):
+            ch = word[j]
+            if ch in "afilnovxLIq":
+                flags.add(ch)
+            elif ch in "FGMNPUcdgjstu":
+                value = word[j + 1 :] or (args.pop(0) if args else None)
+                if value is None:
+                    pkill_usage(ctx)
+                if ch == "F":
+                    pidfile = value
+                elif ch == "d" and pgrep:
+                    delim = value
+                else:
+                    flags.add(ch)
+                break
+            else:
+                ctx.warnx(f"illegal option -- {ch}")
+                pkill_usage(ctx)
+            j += 1
+    if not args and pidfile is None:
+        pkill_usage(ctx)
+    only = None
+    if pidfile is not None:
+        try:
+            with open(ctx.path(pidfile)) as f:
+                line = f.readline()
+        except OSError as e:  # takepid(): STATUS_ERROR
+            ctx.errx(f"Cannot open pidfile `{pidfile}': {e.strerror}", 3)
+        if not line:
+            ctx.errx(f"Pidfile `{pidfile}' is empty", 3)
+        text = line.strip()
+        if not text.isdigit() or not 5 <= int(text) <= 99999:
+            ctx.errx(f"Invalid pid in file `{pidfile}'", 3)
+        only = int(text)
+    patterns = []
+    for pattern in args:
+        try:
+            patterns.append(re.compile(pattern))
+        except re.error:
+            ctx.errx(f"Cannot compile regular expression `{pattern}'", 3)
+    matched = []
+    for pid, proc in ctx.state["processes"].items():
+        if only is not None and int(pid) != only:
+            continue
+        subject = proc["command"] if "f" in flags else proc["name"]
+        if patterns:
+            hit = any(
+                (p.fullmatch(subject) if "x" in flags else p.search(subject))
+                for p in patterns
+            )
+            if "v" in flags:
+                hit = not hit
+            if not hit:
+                continue
+        matched.append(pid)
+    if "n" in flags and matched:
+        matched = [max(matched, key=int)]
+    if "o" in flags and matched:
+        matched = [min(matched, key=int)]
+    if not matched:
+        ctx.mutating = False
+        return 1
+    if pgrep:
+        ctx.mutating = False
+        ctx.out.append(delim.join(matched) + "\n")
+        return 0
+    if signal == 0:
+        ctx.mutating = False
+        return 0
+    for pid in matched:
+        ctx.state["processes"][pid].setdefault("signals", []).append(signal)
+        if signal not in NON_TERMINATING:
+            del ctx.state["processes"][pid]
+    return 0
+
+
+def pkill_usage(ctx):
+    ctx.err.append(
+        "usage: pkill [-signal] [-ILfilnovx] [-F pidfile] [-G gid]\n"
+        "             [-M core] [-N system]\n"
+        "             [-P ppid] [-U uid] [-c class] [-g pgrp] [-j jail]\n"
+        "             [-s sid] [-t tty] [-u euid] pattern ...\n"
+    )
+    raise Exit(2)
+
+
+def prog_kill(ctx, args):
+    signal = 15
+    if args and args[0] == "-s" and len(args) > 1:
+        signal = parse_signal(args[1])
+        args = args[2:]
+    elif args and args[0].startswith("-") and args[0] != "--":
+        signal = parse_signal(args[0][1:])
+        args = args[1:]
+    if args and args[0] == "--":
+        args = args[1:]
+    if signal is None or not args:
+        ctx.err.append(
+            "usage: kill [-s signal_name] pid ...\n"
+            "       kill -l [exit_status]\n"
+            "       kill -signal_name pid ...\n"
+            "       kill -signal_number pid ...\n"
+        )
+        return 2
+    status = 0
+    ctx.mutating = False
+    for pid in args:
+        proc = ctx.state["processes"].get(pid)
+        if not pid.isdigit():
+            ctx.warnx(f"illegal process id: {pid}")
+            status = 2
+        elif proc is None:
+            ctx.warnx(f"{pid}: {ESRCH}")
+            status = 2
+        elif signal != 0:  # signal 0 only checks that the process exists
+            ctx.mutating = True
+            proc.setdefault("signals", []).append(signal)
+            if signal not in NON_TERMINATING:
+                del ctx.state["processes"][pid]
+    return status
+
+
+PROGRAM_FUNCS = {
+    "ifconfig": prog_ifconfig,
+    "sysctl": prog_sysctl,
+    "route": prog_route,
+    "dhclient": prog_dhclient,
+    "pkill": prog_pkill,
+    "pgrep": prog_pkill,
+    "kill": prog_kill,
+}
+
+
+# ---------------------------------------------------------------------------
+# State file and lock
+
+
+# JSON through the C accelerator: the json package imports re (and enum),
+# which would cost more start-up time than the rest of a program call.
+
+
+class _ScanContext:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo = None
+
+    @staticmethod
+    def parse_constant(name):
+        raise ValueError(f"bad JSON constant {name}")
+
+
+def json_loads(text):
+    try:
+        import _json
+    except ImportError:  # pragma: no cover - CPython always has it
+        import json
+
+        return json.loads(text)
+    ctx = _ScanContext()
+    ctx.memo = {}
+    value, end = _json.make_scanner(ctx)(text, 0)
+    if text[end:].strip():
+        raise ValueError("trailing data in the state file")
+    return value
+
+
+def json_dumps(value):
+    try:
+        import _json
+    except ImportError:  # pragma: no cover
+        import json
+
+        return json.dumps(value)
+    encode = _json.make_encoder(
+        None, None, _json.encode_basestring_ascii, None, ": ", ", ",
+        False, False, True,
+    )  # fmt: skip
+    return "".join(encode(value, 0))
+
+
+class Locked:
+    """Exclusive flock on the lock file; load on enter, save on exit."""
+
+    def __init__(self, root, write=True):
+        self.root = root
+        self.write = write
+        self.dir = os.path.join(root, STATE_DIR)
+        self.path = os.path.join(self.dir, "state.json")
+
+    def __enter__(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.fd = os.open(os.path.join(self.dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            with open(self.path) as f:
+                self.state = json_loads(f.read())
+        except FileNotFoundError:
+            self.state = default_state()
+            self.write = True
+        return self.state
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None and self.write:
+                tmp = f"{self.path}.{os.getpid()}.tmp"
+                with open(tmp, "w") as f:
+                    f.write(json_dumps(self.state))
+                os.replace(tmp, self.path)
+        finally:
+            os.close(self.fd)
+        return False
+
+
+def run_program(root, program, args):
+    """Run one simulated program; returns (status, stdout, stderr)."""
+    with Locked(root) as state:
+        argv = [program, *args]
+        ctx = Ctx(root, state, program)
+        ctx.created_as = None
+        failure = _match_failure(state, argv)
+        if failure is not None:
+            status = failure["status"]
+            stderr = failure["stderr"]
+            if stderr and not stderr.endswith("\n"):
+                stderr += "\n"
+            stdout = ""
+            _classify(ctx, argv)
+        else:
+            try:
+                status = PROGRAM_FUNCS[program](ctx, list(args))
+            except Exit as e:
+                status = e.status
+            stdout = "".join(ctx.out)
+            stderr = "".join(ctx.err)
+        state["log"].append(
+            {
+                "argv": argv,
+                "status": status,
+                "mutating": ctx.mutating,
+                "stdout": stdout,
+                "stderr": stderr,
+            }
+        )
+    return status, stdout, stderr
+
+
+def _match_failure(state, argv):
+    for failure in state["failures"]:
+        prefix = failure["prefix"]
+        if argv[: len(prefix)] == prefix:
+            if failure["times"] is not None:
+                failure["times"] -= 1
+                if failure["times"] <= 0:
+                    state["failures"].remove(failure)
+            return failure
+    return None
+
+
+def _classify(ctx, argv):
+    """Would this call have changed the state?  For injected failures."""
+    program, args = argv[0], argv[1:]
+    if program == "ifconfig":
+        listing = not args or args[0].startswith("-")
+        rest = args[1:]
+        showing = not rest or (len(rest) == 1 and rest[0] in IFCONFIG_AFS)
+        ctx.mutating = not (listing or showing)
+    elif program == "sysctl":
+        ctx.mutating = any("=" in a for a in args)
+    elif program == "route":
+        ctx.mutating = "get" not in args
+    elif program in ("pkill", "kill"):
+        ctx.mutating = not (args and args[0] in ("-0", "-s0"))
+    else:  # dhclient; pgrep
+        ctx.mutating = program != "pgrep"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        sys.stderr.write("usage: fakebsd.py PROGRAM-PATH [ARGS...]\n")
+        return 2
+    path = os.path.abspath(argv[0])
+    program = os.path.basename(path)
+    root = os.path.dirname(os.path.dirname(path))
+    if program not in PROGRAM_FUNCS:
+        sys.stderr.write(f"fakebsd: {program}: not a simulated program\n")
+        return 127
+    status, stdout, stderr = run_program(root, program, argv[1:])
+    sys.stdout.write(stdout)
+    sys.stdout.flush()
+    sys.stderr.write(stderr)
+    sys.stderr.flush()
+    return status
+
+
+# ---------------------------------------------------------------------------
+# The Python API
+
+
+class FakeBSD:
+    """The simulated FreeBSD installed in root (see the module docstring)."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(str(root))
+
+    def _locked(self, write=True):
+        return Locked(self.root, write)
+
+    # -- installation -------------------------------------------------------
+
+    def install(self):
+        """Write the programs into root and create the default kernel."""
+        me = os.path.abspath(__file__)
+        for rel in PROGRAMS:
+            path = os.path.join(self.root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(f'#!/bin/sh\nexec {sys.executable} -I -S {me} "$0" "$@"\n')
+            os.chmod(path, 0o755)
+        for rel in ("var/run/dhclient", "var/db", "etc"):
+            os.makedirs(os.path.join(self.root, rel), exist_ok=True)
+        with self._locked():
+            pass
+        return self
+
+    # -- setup --------------------------------------------------------------
+
+    def add_interface(self, name, ether=None, inet=(), inet6=(), up=True,
+                      mtu=1500, ifdisabled=None, carrier=True):  # fmt: skip
+        """An Ethernet NIC attaches (raises ETHERNET/IFATTACH).
+
+        ifdisabled None: the rc(8) outcome - IPv6 enabled iff inet6 is given.
+        """
+        with self._locked() as state:
+            k = Kernel(state)
+            if k.iface(name) is not None:
+                raise ValueError(f"interface {name} exists")
+            if ether is None:
+                ether = _fake_mac(name)
+            iface = k.attach(name, ether.lower(), mtu=mtu)
+            iface["carrier"] = carrier
+            if ifdisabled is False or (ifdisabled is None and inet6):
+                iface["nd6"] &= ~0x8
+            for item in inet:
+                address, _, plen = item.partition("/")
+                iface["inet"].append({"address": address, "prefixlen": int(plen or 24)})
+            if up:
+                k.set_up(iface, True)
+            for item in inet6:
+                address, _, plen = item.partition("/")
+                iface["inet6"].append(
+                    {"address": inet6_norm(address), "prefixlen": int(plen or 64)}
+                )
+            return dict(iface)
+
+    def set_carrier(self, interface, flag):
+        with self._locked() as state:
+            Kernel(state).iface(interface)["carrier"] = bool(flag)
+
+    def add_vf(self, hn, vf):
+        """A VF attaches next to hn (same MAC); see the module docstring."""
+        with self._locked() as state:
+            k = Kernel(state)
+            hn_if = k.iface(hn)
+            if hn_if is None:
+                raise ValueError(f"no interface {hn}")
+            if k.iface(vf) is not None:
+                raise ValueError(f"interface {vf} exists")
+            state["vfs"][vf] = hn
+            k.attach(vf, hn_if["hwaddr"], mtu=hn_if["mtu"])
+            _, unit = split_name(hn)
+            if k.vf_oids_present():
+                k.sysctl_set(f"dev.hn.{unit}.vf", vf)
+            k.update_vf_oids()
+            if k.transparent():
+                k.set_up(k.iface(vf), True)
+
+    def detach_vf(self, vf):
+        with self._locked() as state:
+            k = Kernel(state)
+            iface = k.iface(vf)
+            if iface is None:
+                raise ValueError(f"no interface {vf}")
+            hn = state["vfs"].pop(vf, None)
+            k.detach(iface)
+            if hn is not None:
+                hn_if = k.iface(hn)
+                if hn_if is not None and hn_if["rxvf"] == vf:
+                    k.rxvf_change(hn_if, iface, False)
+                _, unit = split_name(hn)
+                if f"dev.hn.{unit}.vf" in state["sysctls"]:
+                    k.sysctl_set(f"dev.hn.{unit}.vf", "")
+            k.update_vf_oids()
+
+    def set_transparent(self, flag):
+        with self._locked() as state:
+            Kernel(state).sysctl_set("hw.hn.vf_transparent", int(flag), "tunable")
+
+    def old_kernel(self):
+        with self._locked() as state:
+            for name in list(state["sysctls"]):
+                if name in ("hw.hn.vf_transparent", "hw.hn.vflist", "hw.hn.vfmap") or (
+                    name.startswith("dev.hn.") and name.endswith(".vf")
+                ):
+                    del state["sysctls"][name]
+
+    def set_sysctl(self, name, value, access=None):
+        """access: "rw", "ro" or "tunable"; default: keep, or "rw" if new."""
+        with self._locked() as state:
+            Kernel(state).sysctl_set(name, value, access)
+
+    def remove_sysctl(self, name):
+        with self._locked() as state:
+            state["sysctls"].pop(name, None)
+
+    def add_route(self, destination, gateway, interface, inet6=False):
+        with self._locked() as state:
+            state["routes"].append(
+                {
+                    "destination": destination,
+                    "gateway": gateway,
+                    "interface": interface,
+                    "inet6": bool(inet6),
+                    "flags": ["UP", "GATEWAY", "DONE", "STATIC"],
+                }
+            )
+
+    def set_lease(self, interface, address_with_len, router=None, dns=(),
+                  domain=None):  # fmt: skip
+        """What dhclient obtains on interface (dns: written to resolv.conf)."""
+        with self._locked() as state:
+            state["leases"][interface] = {
+                "address": address_with_len,
+                "router": router,
+                "dns": list(dns),
+                "domain": domain,
+            }
+
+    def start_dhclient(self, interface, pidfile="new"):
+        """A dhclient already running on interface; returns its pid."""
+        with self._locked() as state:
+            k = Kernel(state)
+            pid = k.new_pid()
+            path = k.dhclient_pidfile(interface, old=(pidfile == "old"))
+            state["processes"][str(pid)] = {
+                "command": f"dhclient: {interface}",
+                "name": "dhclient",
+                "interface": interface,
+                "pidfile": path,
+            }
+            full = os.path.join(self.root, path.lstrip("/"))
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(f"{pid}\n")
+            return pid
+
+    def add_process(self, pid, command):
+        with self._locked() as state:
+            state["processes"][str(pid)] = {
+                "command": command,
+                "name": os.path.basename(command.split()[0]) if command else "",
+                "interface": None,
+                "pidfile": None,
+            }
+
+    def fail(self, command_prefix, stderr, status=1, times=None):
+        """Make calls whose argv starts with command_prefix fail, changing
+        nothing (every such call, or the next `times` ones)."""
+        with self._locked() as state:
+            state["failures"].append(
+                {
+                    "prefix": list(command_prefix),
+                    "stderr": stderr,
+                    "status": status,
+                    "times": times,
+                }
+            )
+
+    def clear_failures(self):
+        with self._locked() as state:
+            state["failures"] = []
+
+    # -- inspection ---------------------------------------------------------
+
+    def state(self):
+        with self._locked(write=False) as state:
+            return state
+
+    def interface(self, name):
+        return self.state()["interfaces"].get(name)
+
+    def ifconfig_text(self, name=None):
+        with self._locked(write=False) as state:
+            k = Kernel(state)
+            if name is None:
+                return "".join(ifconfig_status(k, i) for i in k.ifaces())
+            iface = k.iface(name)
+            return None if iface is None else ifconfig_status(k, iface)
+
+    def sysctl(self, name):
+        entry = self.state()["sysctls"].get(name)
+        return None if entry is None else entry["value"]
+
+    def calls(self):
+        return [{"argv": c["argv"], "status": c["status"]} for c in self.state()["log"]]
+
+    def mutating_calls(self):
+        return [
+            {"argv": c["argv"], "status": c["status"]}
+            for c in self.state()["log"]
+            if c["mutating"]
+        ]
+
+    def events(self):
+        return self.state()["events"]
+
+    def pop_events(self):
+        with self._locked() as state:
+            events, state["events"] = state["events"], []
+            return events
+
+    def routes(self):
+        return self.state()["routes"]
+
+    def dhclients(self):
+        return {
+            p["interface"]: int(pid)
+            for pid, p in self.state()["processes"].items()
+            if p["name"] == "dhclient" and p.get("interface")
+        }
+
+    def processes(self):
+        return {int(pid): p["command"] for pid, p in self.state()["processes"].items()}
+
+
+def _fake_mac(name):
+    """A stable Hyper-V style MAC (00:15:5d, Microsoft) for a NIC name."""
+    b = _hash3(name)
+    return "00:15:5d:" + ":".join(f"{x:02x}" for x in b)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

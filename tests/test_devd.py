@@ -1,0 +1,160 @@
+"""devd/hyperv.conf: the rules as staged by build.py install, read with a
+devd.conf(5) parser, and the parser itself."""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+import build
+import devd
+import hvtools
+
+# The base system's two VF rules (/etc/devd/hyperv.conf), as devd sees them.
+BASE_RULES = """
+notify 10 {
+	match "system"		"HYPERV_NIC_VF";
+	match "type"		"VF_UP";
+	action "/usr/libexec/hyperv/hyperv_vfup $subsystem";
+};
+notify 10 {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
+	match "vm_guest"	"hv";
+	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
+};
+"""
+
+VF_UP = {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"}
+IFATTACH = {"system": "ETHERNET", "subsystem": "mce0", "type": "IFATTACH"}
+
+
+# The parser
+
+
+def test_parser_reads_statements_comments_and_continuations():
+    text = """
+# a comment ; { }
+options {
+	directory "/etc/devd";
+	set wifi-driver-regex
+		"(ath|iwn)[0-9]+";
+};
+// another comment
+/* a block comment
+   notify 99 { action "never"; };
+*/
+notify 0 {
+	match "system"	"IFNET";
+	match "subsystem" "!(usbus|wlan)[0-9]+";
+	media-type "ethernet";
+	action "logger one \\
+		two";
+};
+attach 100 { device-name "ed50"; action "ifconfig $device-name up"; };
+"""
+    rules = devd.parse(text)
+    assert [(r.kind, r.priority) for r in rules] == [("notify", 0), ("attach", 100)]
+    assert rules[0].matches == [
+        ("system", "IFNET"),
+        ("subsystem", "!(usbus|wlan)[0-9]+"),
+        ("media-type", "ethernet"),
+    ]
+    assert rules[0].actions == ["logger one two"]
+    assert rules[1].actions == ["ifconfig $device-name up"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'notify 10 { match "system" "X" };',  # missing ;
+        'notify 10 { match "system" "X"; }',  # missing ; after the block
+        'notify { action "x"; };',  # no priority
+        'notify 10 { action ""; };',  # devd strings are never empty
+        'notify 10 { frobnicate "x"; };',
+        'notify 10 { action "x"; }; /* unterminated',
+    ],
+)
+def test_parser_rejects_what_devd_rejects(text):
+    with pytest.raises(devd.ParseError):
+        devd.parse(text)
+
+
+def test_matches_are_anchored_regexes_and_bang_negates():
+    (rule,) = devd.parse(
+        'notify 0 { match "system" "IFNET"; match "subsystem" "!lo[0-9]+"; };'
+    )
+    assert rule.matches_event({"system": "IFNET", "subsystem": "hn0"})
+    assert not rule.matches_event({"system": "IFNET", "subsystem": "lo0"})
+    assert not rule.matches_event({"system": "IFNETX", "subsystem": "hn0"})
+    assert not rule.matches_event({"subsystem": "hn0"})
+
+
+def test_expand_substitutes_variables():
+    assert devd.expand("/x/hyperv_vfup $subsystem", VF_UP) == "/x/hyperv_vfup hn0"
+    assert devd.expand("$nosuch $type", VF_UP) == " VF_UP"
+    assert devd.expand("$device-name", {"device-name": "ed0"}) == "ed0"
+
+
+# The installed rules
+
+
+@pytest.fixture(params=["/usr/local", "/usr"])
+def staged(request, dist, tmp_path):
+    prefix = request.param
+    destdir = tmp_path / "stage"
+    build.install(str(destdir), prefix, False, str(dist))
+    rules_dir = "/usr/local/etc/devd" if prefix == "/usr/local" else "/etc/devd"
+    rules = destdir / rules_dir.lstrip("/") / "hvtools.conf"
+    return SimpleNamespace(prefix=prefix, destdir=destdir, rules=rules)
+
+
+def test_install_stages_the_rules_where_devd_reads_them(staged):
+    assert staged.rules.is_file()
+    assert oct(staged.rules.stat().st_mode & 0o777) == "0o644"
+    # Beside, never over, the base system's own hyperv.conf.
+    assert staged.rules.name != "hyperv.conf"
+    assert "%%" not in staged.rules.read_text()
+
+
+def test_every_action_names_an_installed_applet(staged):
+    parsed = devd.parse(staged.rules.read_text())
+    assert len(parsed) == 2
+    for rule in parsed:
+        for action in rule.actions:
+            program = action.split()[0]
+            assert program.startswith(f"{staged.prefix}/libexec/hyperv/")
+            installed = staged.destdir / program.lstrip("/")
+            assert os.readlink(installed) == "hvtools"
+            assert os.path.basename(program) in hvtools.linked_applets()
+
+
+def test_priorities_beat_the_base_rules(staged):
+    ours = devd.parse(staged.rules.read_text())
+    assert all(rule.priority > 10 for rule in ours)
+    everything = devd.parse(BASE_RULES) + ours
+    for event, applet in ((VF_UP, "hyperv_vfup"), (IFATTACH, "hyperv_vfattach")):
+        variables = dict(event, vm_guest="hv")
+        rule = devd.winner(everything, "notify", variables)
+        assert rule in ours
+        assert rule.actions[0].startswith(f"{staged.prefix}/libexec/hyperv/{applet} ")
+
+
+def test_ifattach_rule_only_on_hyper_v(staged):
+    parsed = devd.parse(staged.rules.read_text())
+    assert devd.winner(parsed, "notify", dict(IFATTACH, vm_guest="kvm")) is None
+    assert devd.winner(parsed, "notify", dict(IFATTACH, vm_guest="hv")) is not None
+
+
+def test_uninstall_removes_the_rules(staged, dist):
+    build.install(str(staged.destdir), staged.prefix, True, str(dist))
+    assert not staged.rules.exists()
+    assert not (
+        staged.destdir / staged.prefix.lstrip("/") / "libexec/hyperv/hvtools"
+    ).exists()
+
+
+def test_status_looks_where_the_rules_are_staged(staged):
+    assert str(staged.rules.relative_to(staged.destdir)) in [
+        p.lstrip("/") for p in hvtools.DEVD_RULES
+    ]

@@ -1,0 +1,951 @@
+"""Tests of the simulated FreeBSD (tests/fakebsd.py).
+
+The programs are run as hvtools runs them: installed into a root, executed
+directly as subprocesses.  Expected texts are FreeBSD's (see fakebsd.py).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fakebsd
+
+HN0_MAC = "00:15:5d:0a:0b:0c"
+
+
+def run(root, program, *args):
+    """Run an installed program: (status, stdout, stderr)."""
+    path = None
+    for d in ("sbin", "bin"):
+        candidate = os.path.join(str(root), d, program)
+        if os.path.exists(candidate):
+            path = candidate
+    assert path is not None, program
+    done = subprocess.run(
+        [path, *args], capture_output=True, text=True, timeout=60, env={}
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture
+def hn0(sim):
+    """A Hyper-V NIC hn0 with a static address and a default route."""
+    sim.add_interface("hn0", ether=HN0_MAC, inet=["10.0.0.4/24"])
+    sim.add_route("default", "10.0.0.1", "hn0")
+    sim.pop_events()
+    return sim
+
+
+# ---------------------------------------------------------------------------
+# Installation and the default kernel
+
+
+def test_install_writes_executable_wrappers(sim, root):
+    for rel in fakebsd.PROGRAMS:
+        path = root / rel
+        assert path.is_file()
+        assert os.access(path, os.X_OK)
+        text = path.read_text()
+        assert text.startswith("#!/bin/sh\nexec ")
+        assert sys.executable in text
+        assert os.path.abspath(fakebsd.__file__) in text
+    assert (root / "var/db/fakebsd/state.json").is_file()
+
+
+def test_programs_do_not_depend_on_hvtools_root(sim, root, tmp_path):
+    env = {"HVTOOLS_ROOT": str(tmp_path / "elsewhere"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [str(root / "sbin/ifconfig"), "-l"], capture_output=True, text=True, env=env
+    )
+    assert done.stdout == "lo0\n"
+    assert sim.calls() == [{"argv": ["ifconfig", "-l"], "status": 0}]
+
+
+def test_default_kernel(sim, root):
+    assert run(root, "ifconfig", "-l") == (0, "lo0\n", "")
+    assert run(root, "sysctl", "-n", "kern.vm_guest") == (0, "hv\n", "")
+    assert run(root, "sysctl", "-n", "hw.hn.vf_transparent") == (0, "0\n", "")
+    assert run(root, "sysctl", "-n", "hw.hn.vflist") == (0, "\n", "")
+    assert run(root, "sysctl", "hw.hn.vfmap") == (0, "hw.hn.vfmap: \n", "")
+    assert sim.routes() == []
+    assert sim.events() == []
+    assert sim.processes() == {}
+
+
+def test_loopback_output(sim, root):
+    assert run(root, "ifconfig", "lo0")[1] == (
+        "lo0: flags=1008049<UP,LOOPBACK,RUNNING,MULTICAST,LOWER_UP> metric 0 "
+        "mtu 16384\n"
+        "\toptions=680003<RXCSUM,TXCSUM,LINKSTATE,RXCSUM_IPV6,TXCSUM_IPV6>\n"
+        "\tinet 127.0.0.1 netmask 0xff000000\n"
+        "\tinet6 ::1 prefixlen 128\n"
+        "\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1\n"
+        "\tgroups: lo\n"
+        "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n"
+    )
+
+
+# ---------------------------------------------------------------------------
+# ifconfig: showing
+
+
+def test_show_nic(hn0, root):
+    status, out, err = run(root, "ifconfig", "hn0")
+    assert (status, err) == (0, "")
+    assert out == (
+        "hn0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> "
+        "metric 0 mtu 1500\n"
+        "\toptions=80018<VLAN_MTU,VLAN_HWTAGGING,LINKSTATE>\n"
+        f"\tether {HN0_MAC}\n"
+        "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n"
+        "\tmedia: Ethernet autoselect (10Gbase-T <full-duplex>)\n"
+        "\tstatus: active\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n"
+    )
+    assert out == hn0.ifconfig_text("hn0")
+
+
+def test_show_all_in_creation_order(hn0, root):
+    hn0.add_interface("hn1")
+    status, out, _ = run(root, "ifconfig")
+    assert status == 0
+    heads = [line.split(":")[0] for line in out.splitlines() if line[0] != "\t"]
+    assert heads == ["lo0", "hn0", "hn1"]
+    assert out == hn0.ifconfig_text()
+    assert run(root, "ifconfig", "-l") == (0, "lo0 hn0 hn1\n", "")
+    assert run(root, "ifconfig", "-a") == (0, out, "")
+
+
+def test_ipv6_enabled_nic_gets_eui64_link_local(sim, root):
+    sim.add_interface("hn0", ether=HN0_MAC, inet6=["2001:db8::4/64"])
+    out = run(root, "ifconfig", "hn0")[1]
+    assert "\tinet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2\n" in out
+    assert "\tinet6 2001:db8::4 prefixlen 64\n" in out
+    assert "\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n" in out
+
+
+def test_missing_interface(sim, root):
+    err = "ifconfig: interface hn7 does not exist\n"
+    assert run(root, "ifconfig", "hn7") == (1, "", err)
+    assert run(root, "ifconfig", "hn7", "up") == (1, "", err)
+    assert sim.mutating_calls() == [{"argv": ["ifconfig", "hn7", "up"], "status": 1}]
+
+
+def test_down_interface_flags(sim, root):
+    sim.add_interface("hn0", up=False)
+    out = run(root, "ifconfig", "hn0")[1]
+    # hn(4) reports the host's link whether or not it is up
+    assert out.startswith(
+        "hn0: flags=1008802<BROADCAST,SIMPLEX,MULTICAST,LOWER_UP> metric 0"
+    )
+    assert "\tstatus: active\n" in out
+    sim.set_carrier("hn0", False)
+    out = run(root, "ifconfig", "hn0")[1]
+    assert out.startswith("hn0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> metric 0")
+    assert "\tmedia: Ethernet autoselect (none)\n\tstatus: no carrier\n" in out
+    assert run(root, "ifconfig", "-l", "-u") == (0, "lo0\n", "")
+    assert run(root, "ifconfig", "-l", "-d") == (0, "hn0\n", "")
+
+
+# ---------------------------------------------------------------------------
+# ifconfig: addresses
+
+
+def inet_lines(sim, name):
+    return [
+        line.strip()
+        for line in sim.ifconfig_text(name).splitlines()
+        if line.startswith(("\tinet ", "\tinet6 "))
+    ]
+
+
+def test_inet_without_alias_replaces_primary(hn0, root):
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.9/24", "alias")[0] == 0
+    assert run(root, "ifconfig", "hn0", "inet", "192.168.5.5/16")[0] == 0
+    assert inet_lines(hn0, "hn0") == [
+        "inet 10.0.0.9 netmask 0xffffff00 broadcast 10.0.0.255",
+        "inet 192.168.5.5 netmask 0xffff0000 broadcast 192.168.255.255",
+    ]
+
+
+def test_inet_netmask_spellings(sim, root):
+    sim.add_interface("hn0", up=False)
+    assert (
+        run(root, "ifconfig", "hn0", "inet", "10.1.2.3", "netmask", "0xfffffff0")[0]
+        == 0
+    )
+    assert inet_lines(sim, "hn0") == [
+        "inet 10.1.2.3 netmask 0xfffffff0 broadcast 10.1.2.15"
+    ]
+    args = ("inet", "10.1.2.3", "netmask", "255.255.0.0", "broadcast", "10.1.9.9")
+    assert run(root, "ifconfig", "hn0", *args)[0] == 0
+    assert inet_lines(sim, "hn0") == [
+        "inet 10.1.2.3 netmask 0xffff0000 broadcast 10.1.9.9"
+    ]
+    # setting an address brings the interface up (ether_ioctl SIOCSIFADDR)
+    assert sim.interface("hn0")["up"] is True
+
+
+def test_inet_delete(hn0, root):
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.4", "-alias") == (0, "", "")
+    assert inet_lines(hn0, "hn0") == []
+    err = "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n"
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.4", "delete") == (1, "", err)
+
+
+def test_inet_bad_values(hn0, root):
+    before = hn0.interface("hn0")
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.300/24") == (
+        1,
+        "",
+        "ifconfig: 10.0.0.300: bad value\n",
+    )
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.3/33")[2] == (
+        "ifconfig: 10.0.0.3/33: bad value (width too large)\n"
+    )
+    assert hn0.interface("hn0") == before
+
+
+def test_inet_without_mask_warns(sim, root):
+    sim.add_interface("hn0")
+    status, _, err = run(root, "ifconfig", "hn0", "inet", "10.0.0.4")
+    assert status == 0
+    assert "setting interface address without mask is deprecated" in err
+    assert inet_lines(sim, "hn0") == [
+        "inet 10.0.0.4 netmask 0xff000000 broadcast 10.255.255.255"
+    ]
+
+
+def test_inet6_add_enables_ipv6_and_delete(hn0, root):
+    assert run(root, "ifconfig", "hn0", "inet6", "2001:DB8:0::5/64", "alias")[0] == 0
+    assert (
+        run(root, "ifconfig", "hn0", "inet6", "2001:db8::6", "prefixlen", "48")[0] == 0
+    )
+    assert inet_lines(hn0, "hn0") == [
+        "inet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255",
+        "inet6 2001:db8::5 prefixlen 64",
+        "inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2",
+        "inet6 2001:db8::6 prefixlen 48",
+    ]
+    assert "nd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>" in hn0.ifconfig_text("hn0")
+    assert run(root, "ifconfig", "hn0", "inet6", "2001:db8::5", "-alias")[0] == 0
+    assert "inet6 2001:db8::5 prefixlen 64" not in inet_lines(hn0, "hn0")
+    status, _, err = run(root, "ifconfig", "hn0", "inet6", "2001:db8::5", "-alias")
+    assert status == 1
+    assert err == "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n"
+
+
+def test_nd6_flags(hn0, root):
+    assert run(root, "ifconfig", "hn0", "inet6", "no_dad") == (0, "", "")
+    assert "nd6 options=129<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL,NO_DAD>" in (
+        hn0.ifconfig_text("hn0")
+    )
+    assert run(root, "ifconfig", "hn0", "inet6", "-ifdisabled", "accept_rtadv")[0] == 0
+    text = hn0.ifconfig_text("hn0")
+    assert "nd6 options=123<PERFORMNUD,ACCEPT_RTADV,AUTO_LINKLOCAL,NO_DAD>" in text
+    assert "inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2" in text
+    assert run(root, "ifconfig", "hn0", "inet6", "-no_dad")[0] == 0
+    assert "NO_DAD" not in hn0.ifconfig_text("hn0")
+
+
+def test_show_one_family(hn0, root):
+    status, out, _ = run(root, "ifconfig", "hn0", "inet")
+    assert status == 0
+    assert "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n" in out
+    assert "ether" not in out
+    assert "nd6" not in out
+    assert hn0.mutating_calls() == []
+
+
+# ---------------------------------------------------------------------------
+# ifconfig: cloning, lagg(4)
+
+
+def test_create_and_exists(sim, root):
+    assert run(root, "ifconfig", "lagg0", "create") == (0, "", "")
+    assert sim.events() == [
+        {"system": "ETHERNET", "subsystem": "lagg0", "type": "IFATTACH"}
+    ]
+    err = "ifconfig: SIOCIFCREATE2 (lagg0): File exists\n"
+    assert run(root, "ifconfig", "lagg0", "create") == (1, "", err)
+    assert run(root, "ifconfig", "lagg", "create") == (0, "lagg1\n", "")
+    assert run(root, "ifconfig", "-l") == (0, "lo0 lagg0 lagg1\n", "")
+    err = "ifconfig: SIOCIFCREATE2 (foo0): Invalid argument\n"
+    assert run(root, "ifconfig", "foo0", "create") == (1, "", err)
+
+
+def test_new_lagg_output(sim, root):
+    run(root, "ifconfig", "lagg0", "create")
+    out = run(root, "ifconfig", "lagg0")[1]
+    lines = out.splitlines()
+    assert (
+        lines[0] == "lagg0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> metric 0 mtu 1500"
+    )
+    assert lines[1].startswith("\tether 58:9c:fc:")
+    assert lines[2:] == [
+        "\tlaggproto failover lagghash l2,l3,l4",
+        "\tgroups: lagg",
+        "\tmedia: Ethernet autoselect",
+        "\tstatus: no carrier",
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>",
+    ]
+
+
+def test_destroy(sim, root):
+    sim.add_interface("hn0")
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg0", "laggport", "hn0")
+    sim.pop_events()
+    assert run(root, "ifconfig", "lagg0", "destroy") == (0, "", "")
+    assert sim.interface("lagg0") is None
+    assert sim.interface("hn0")["laggdev"] is None
+    assert sim.events() == [
+        {"system": "ETHERNET", "subsystem": "lagg0", "type": "IFDETACH"}
+    ]
+    err = "ifconfig: SIOCIFDESTROY: Invalid argument\n"
+    assert run(root, "ifconfig", "hn0", "destroy") == (1, "", err)
+
+
+def test_concurrent_create_exactly_one_succeeds(sim, root):
+    procs = [
+        subprocess.Popen(
+            [str(root / "sbin/ifconfig"), "lagg0", "create"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(20)
+    ]
+    results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
+    assert sorted(r[0] for r in results) == [0] + [1] * 19
+    failed = [r[2] for r in results if r[0]]
+    assert set(failed) == {"ifconfig: SIOCIFCREATE2 (lagg0): File exists\n"}
+    assert len(sim.calls()) == 20
+    assert len(sim.events()) == 1
+
+
+def test_failover_lagg_with_vf(hn0, root):
+    hn0.add_vf("hn0", "mce0")
+    assert run(root, "ifconfig", "mce0", "up") == (0, "", "")
+    assert run(root, "ifconfig", "lagg0", "create")[0] == 0
+    args = ("laggproto", "failover", "laggport", "hn0", "laggport", "mce0")
+    assert run(root, "ifconfig", "lagg0", *args) == (0, "", "")
+    assert run(root, "ifconfig", "lagg0", "inet", "10.0.0.4/24")[0] == 0
+    out = run(root, "ifconfig", "lagg0")[1]
+    assert out == (
+        "lagg0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> "
+        "metric 0 mtu 1500\n"
+        "\toptions=80018<VLAN_MTU,VLAN_HWTAGGING,LINKSTATE>\n"
+        f"\tether {HN0_MAC}\n"
+        "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n"
+        "\tlaggproto failover lagghash l2,l3,l4\n"
+        "\tlaggport: hn0 flags=1<MASTER>\n"
+        "\tlaggport: mce0 flags=4<ACTIVE>\n"
+        "\tgroups: lagg\n"
+        "\tmedia: Ethernet autoselect\n"
+        "\tstatus: active\n"
+        "\tnd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>\n"
+    )
+    # the VF leaves: hn0 gets its link back and becomes the active port
+    hn0.detach_vf("mce0")
+    out = run(root, "ifconfig", "lagg0")[1]
+    assert "\tlaggport: hn0 flags=5<MASTER,ACTIVE>\n" in out
+    assert "mce0" not in out
+
+
+def test_lagg_takes_first_port_mac_and_ports_sorted_by_index(sim, root):
+    sim.add_interface("hn0", ether="00:15:5d:00:00:01")
+    sim.add_interface("hn1", ether="00:15:5d:00:00:02")
+    run(root, "ifconfig", "lagg0", "create")
+    assert run(root, "ifconfig", "lagg0", "laggport", "hn1", "laggport", "hn0")[0] == 0
+    lagg = sim.interface("lagg0")
+    assert lagg["ether"] == "00:15:5d:00:00:02"
+    assert sim.interface("hn0")["ether"] == "00:15:5d:00:00:02"
+    out = sim.ifconfig_text("lagg0")
+    assert out.index("laggport: hn0 flags=0<>") < out.index(
+        "laggport: hn1 flags=5<MASTER,ACTIVE>"
+    )
+    assert run(root, "ifconfig", "lagg0", "-laggport", "hn1") == (0, "", "")
+    assert sim.interface("lagg0")["ether"] == "00:15:5d:00:00:01"
+    assert sim.interface("hn1")["ether"] == "00:15:5d:00:00:02"
+
+
+def test_laggport_errors_warn_and_continue(sim, root):
+    sim.add_interface("hn0")
+    sim.add_interface("hn1")
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg1", "create")
+    run(root, "ifconfig", "lagg1", "laggport", "hn1")
+    args = ("laggport", "nope0", "laggport", "hn1", "laggport", "hn0", "up")
+    status, out, err = run(root, "ifconfig", "lagg0", *args)
+    assert (status, out) == (1, "")
+    assert err == (
+        "ifconfig: lagg0 nope0: SIOCSLAGGPORT: Invalid argument\n"
+        "ifconfig: lagg0 hn1: SIOCSLAGGPORT: Device busy\n"
+    )
+    assert sim.interface("lagg0")["lagg"]["ports"] == ["hn0"]
+    assert sim.interface("lagg0")["up"] is True
+    # a port already in this lagg is no error
+    assert run(root, "ifconfig", "lagg0", "laggport", "hn0") == (0, "", "")
+    err = "ifconfig: SIOCSLAGGDELPORT: No such file or directory\n"
+    assert run(root, "ifconfig", "lagg0", "-laggport", "hn1") == (1, "", err)
+
+
+def test_laggproto_errors_change_nothing(sim, root):
+    run(root, "ifconfig", "lagg0", "create")
+    before = sim.interface("lagg0")
+    err = "ifconfig: Invalid aggregation protocol: bogus\n"
+    assert run(root, "ifconfig", "lagg0", "laggproto", "bogus") == (1, "", err)
+    err = "ifconfig: 'laggproto' requires argument\n"
+    assert run(root, "ifconfig", "lagg0", "laggproto") == (1, "", err)
+    assert sim.interface("lagg0") == before
+    assert run(root, "ifconfig", "lagg0", "laggproto", "lacp")[0] == 0
+    assert "\tlaggproto lacp lagghash l2,l3,l4\n" in sim.ifconfig_text("lagg0")
+
+
+# ---------------------------------------------------------------------------
+# hn(4) VFs and devd events
+
+
+def test_add_vf(hn0, root):
+    hn0.add_vf("hn0", "mce0")
+    assert hn0.interface("mce0")["ether"] == HN0_MAC
+    assert hn0.interface("mce0")["up"] is False
+    assert run(root, "sysctl", "-n", "dev.hn.0.vf") == (0, "mce0\n", "")
+    assert run(root, "sysctl", "-n", "hw.hn.vflist") == (0, "mce0\n", "")
+    assert run(root, "sysctl", "-n", "hw.hn.vfmap") == (0, "mce0:hn0\n", "")
+    assert hn0.pop_events() == [
+        {"system": "ETHERNET", "subsystem": "mce0", "type": "IFATTACH"}
+    ]
+    assert hn0.events() == []
+
+
+def test_vf_up_raises_vf_up_once(hn0, root):
+    hn0.add_vf("hn0", "mce0")
+    hn0.pop_events()
+    assert run(root, "ifconfig", "mce0", "up") == (0, "", "")
+    assert run(root, "ifconfig", "mce0", "up") == (0, "", "")
+    assert hn0.events() == [
+        {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"}
+    ]
+    # hn(4) pretends its link is down while the VF carries the traffic
+    assert "\tstatus: no carrier\n" in hn0.ifconfig_text("hn0")
+    assert "LOWER_UP" not in hn0.ifconfig_text("hn0").splitlines()[0]
+    run(root, "ifconfig", "mce0", "down")
+    assert hn0.events()[-1] == {
+        "system": "HYPERV_NIC_VF",
+        "subsystem": "hn0",
+        "type": "VF_DOWN",
+    }
+    assert "\tstatus: active\n" in hn0.ifconfig_text("hn0")
+
+
+def test_transparent_vf_raises_no_vf_up(hn0, root):
+    hn0.set_transparent(1)
+    hn0.add_vf("hn0", "mce0")
+    run(root, "ifconfig", "mce0", "down")
+    run(root, "ifconfig", "mce0", "up")
+    assert [e["type"] for e in hn0.events()] == ["IFATTACH"]
+    assert run(root, "sysctl", "-n", "hw.hn.vf_transparent") == (0, "1\n", "")
+
+
+def test_non_vf_up_raises_nothing(hn0, root):
+    hn0.add_interface("hn1", up=False)
+    hn0.pop_events()
+    run(root, "ifconfig", "hn1", "up")
+    assert hn0.events() == []
+
+
+def test_detach_vf(hn0, root):
+    hn0.add_vf("hn0", "mce0")
+    run(root, "ifconfig", "mce0", "up")
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg0", "laggport", "hn0", "laggport", "mce0")
+    hn0.pop_events()
+    hn0.detach_vf("mce0")
+    assert hn0.interface("mce0") is None
+    assert hn0.interface("lagg0")["lagg"]["ports"] == ["hn0"]
+    assert run(root, "sysctl", "-n", "dev.hn.0.vf", "hw.hn.vflist") == (
+        0,
+        "\n\n",
+        "",
+    )
+    assert hn0.events() == [
+        {"system": "ETHERNET", "subsystem": "mce0", "type": "IFDETACH"},
+        {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_DOWN"},
+    ]
+
+
+def test_old_kernel(hn0, root):
+    hn0.old_kernel()
+    for oid in ("hw.hn.vf_transparent", "hw.hn.vflist", "hw.hn.vfmap", "dev.hn.0.vf"):
+        assert run(root, "sysctl", "-n", oid) == (
+            1,
+            "",
+            f"sysctl: unknown oid '{oid}'\n",
+        )
+    hn0.add_vf("hn0", "mce0")
+    assert run(root, "sysctl", "-n", "hw.hn.vflist")[0] == 1
+
+
+# ---------------------------------------------------------------------------
+# sysctl
+
+
+def test_sysctl_reads(hn0, root):
+    assert run(root, "sysctl", "kern.vm_guest") == (0, "kern.vm_guest: hv\n", "")
+    assert run(root, "sysctl", "-n", "kern.vm_guest", "hw.hn.vf_transparent") == (
+        0,
+        "hv\n0\n",
+        "",
+    )
+    status, out, err = run(
+        root, "sysctl", "-n", "kern.vm_guest", "no.such", "dev.hn.0.vf"
+    )
+    assert (status, out, err) == (1, "hv\n\n", "sysctl: unknown oid 'no.such'\n")
+    assert run(root, "sysctl", "-i", "-n", "no.such") == (0, "", "")
+    assert run(root, "sysctl", "dev.hn.0") == (0, "dev.hn.0.vf: \n", "")
+    assert hn0.mutating_calls() == []
+
+
+def test_sysctl_writes(sim, root):
+    err = (
+        "sysctl: oid 'hw.hn.vf_transparent' is a read only tunable\n"
+        "sysctl: Tunable values are set in /boot/loader.conf\n"
+    )
+    assert run(root, "sysctl", "hw.hn.vf_transparent=1") == (1, "", err)
+    err = "sysctl: oid 'kern.vm_guest' is read only\n"
+    assert run(root, "sysctl", "kern.vm_guest=none") == (1, "", err)
+    sim.set_sysctl("net.inet.ip.forwarding", 0)
+    assert run(root, "sysctl", "net.inet.ip.forwarding=1") == (
+        0,
+        "net.inet.ip.forwarding: 0 -> 1\n",
+        "",
+    )
+    assert sim.sysctl("net.inet.ip.forwarding") == 1
+    assert sim.sysctl("hw.hn.vf_transparent") == 0
+    assert len(sim.mutating_calls()) == 3
+    sim.remove_sysctl("net.inet.ip.forwarding")
+    assert run(root, "sysctl", "net.inet.ip.forwarding")[0] == 1
+
+
+# ---------------------------------------------------------------------------
+# route
+
+
+def test_route_get_default(hn0, root):
+    status, out, err = run(root, "route", "-n", "get", "default")
+    assert (status, err) == (0, "")
+    assert "    gateway: 10.0.0.1\n" in out
+    assert "  interface: hn0\n" in out
+    assert hn0.mutating_calls() == []
+
+
+def test_route_add_delete(hn0, root):
+    assert run(root, "route", "delete", "default") == (0, "delete net default\n", "")
+    assert hn0.routes() == []
+    # route_netlink.c warns and exits 0: callers must read the output
+    assert run(root, "route", "-n", "get", "default") == (
+        0,
+        "",
+        "route: route has not been found\n",
+    )
+    assert run(root, "route", "delete", "default") == (
+        1,
+        "delete net default fib 0: not in table\n",
+        "",
+    )
+    assert run(root, "route", "add", "default", "10.0.0.1") == (
+        0,
+        "add net default: gateway 10.0.0.1\n",
+        "",
+    )
+    assert hn0.routes() == [
+        {
+            "destination": "default",
+            "gateway": "10.0.0.1",
+            "interface": "hn0",
+            "inet6": False,
+            "flags": ["UP", "GATEWAY", "DONE", "STATIC"],
+        }
+    ]
+    status, out, _ = run(root, "route", "add", "default", "10.0.0.254")
+    assert (status, out) == (
+        1,
+        "add net default: gateway 10.0.0.254 fib 0: route already in table\n",
+    )
+    status, out, _ = run(root, "route", "-q", "add", "-inet6", "default", "2001:db8::1")
+    assert (status, out) == (1, "")
+    assert len(hn0.routes()) == 1
+
+
+def test_route_flush_is_logged(hn0, root):
+    assert run(root, "route", "-n", "flush")[0] == 0
+    assert hn0.routes() == []
+    assert hn0.mutating_calls() == [{"argv": ["route", "-n", "flush"], "status": 0}]
+
+
+# ---------------------------------------------------------------------------
+# dhclient, pkill
+
+
+def test_dhclient_obtains_lease(sim, root):
+    sim.add_interface("hn0", up=False)
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1")
+    assert run(root, "dhclient", "-b", "hn0") == (0, "", "")
+    pid = sim.dhclients()["hn0"]
+    assert pid >= fakebsd.FIRST_PID
+    assert (root / "var/run/dhclient/dhclient.hn0.pid").read_text() == f"{pid}\n"
+    assert inet_lines(sim, "hn0") == [
+        "inet 10.0.0.7 netmask 0xffffff00 broadcast 10.0.0.255"
+    ]
+    assert sim.routes()[0]["gateway"] == "10.0.0.1"
+    assert sim.interface("hn0")["up"] is True
+    status, _, err = run(root, "dhclient", "hn0")
+    assert status == 1
+    assert err == f"dhclient already running, pid: {pid}.\nexiting.\n"
+    assert sim.dhclients() == {"hn0": pid}
+
+
+def test_dhclient_missing_interface(sim, root):
+    # dhclient-script PREINIT runs ifconfig before dhclient looks it up
+    assert run(root, "dhclient", "hn3") == (
+        1,
+        "",
+        "ifconfig: interface hn3 does not exist\nhn3: not found\nexiting.\n",
+    )
+    assert sim.dhclients() == {}
+    assert not (root / "var/run/dhclient/dhclient.hn3.pid").exists()
+
+
+def test_pkill_pidfile(sim, root):
+    sim.add_interface("hn0")
+    sim.add_interface("hn1")
+    pid0 = sim.start_dhclient("hn0")
+    pid1 = sim.start_dhclient("hn1", pidfile="old")
+    sim.add_process(4242, "/usr/sbin/syslogd -s")
+    assert (root / "var/run/dhclient.hn1.pid").read_text() == f"{pid1}\n"
+    pidfile = "/var/run/dhclient/dhclient.hn0.pid"
+    assert run(root, "pkill", "-F", pidfile, "dhclient") == (0, "", "")
+    assert sim.dhclients() == {"hn1": pid1}
+    assert sim.processes() == {pid1: "dhclient: hn1", 4242: "/usr/sbin/syslogd -s"}
+    assert (root / pidfile.lstrip("/")).exists()  # left behind
+    assert pid0 not in sim.processes()
+    # nothing left to match: exit 1, not a mutating call
+    assert run(root, "pkill", "-F", pidfile, "dhclient") == (1, "", "")
+    assert sim.mutating_calls()[-1]["argv"] == ["pkill", "-F", pidfile, "dhclient"]
+    assert len(sim.mutating_calls()) == 1
+
+
+def test_pkill_patterns_and_usage(sim, root):
+    sim.add_interface("hn0")
+    pid = sim.start_dhclient("hn0")
+    sim.add_process(4242, "/usr/sbin/syslogd -s")
+    assert run(root, "pgrep", "-x", "dhclient") == (0, f"{pid}\n", "")
+    assert run(root, "pkill", "-0", "-x", "dhcl") == (1, "", "")
+    assert run(root, "pkill", "-HUP", "-f", "dhclient: hn0") == (0, "", "")
+    assert sim.dhclients() == {}
+    assert 4242 in sim.processes()
+    status, _, err = run(root, "pkill")
+    assert status == 2
+    assert err.startswith("usage: pkill")
+    status, _, err = run(root, "pkill", "-F", "/var/run/none.pid")
+    assert status == 3
+    assert "Cannot open pidfile `/var/run/none.pid'" in err
+
+
+# ---------------------------------------------------------------------------
+# The log, injected failures, atomicity
+
+
+def test_injected_failure_changes_nothing(sim, root):
+    sim.fail(["ifconfig", "lagg0", "create"], "ifconfig: SIOCIFCREATE2: No space")
+    before = sim.state()
+    assert run(root, "ifconfig", "lagg0", "create") == (
+        1,
+        "",
+        "ifconfig: SIOCIFCREATE2: No space\n",
+    )
+    after = sim.state()
+    assert after["interfaces"] == before["interfaces"]
+    assert after["events"] == []
+    assert sim.calls() == [{"argv": ["ifconfig", "lagg0", "create"], "status": 1}]
+    assert sim.mutating_calls() == sim.calls()
+    # other commands are unaffected; a count limits the failure
+    assert run(root, "ifconfig", "lagg1", "create")[0] == 0
+    sim.clear_failures()
+    sim.fail(["sysctl"], "boom", status=3, times=1)
+    assert run(root, "sysctl", "-n", "kern.vm_guest") == (3, "", "boom\n")
+    assert run(root, "sysctl", "-n", "kern.vm_guest") == (0, "hv\n", "")
+
+
+def test_every_call_is_logged(hn0, root):
+    run(root, "ifconfig", "hn0")
+    run(root, "sysctl", "-n", "x.y")
+    run(root, "ifconfig", "hn0", "up")
+    assert hn0.calls() == [
+        {"argv": ["ifconfig", "hn0"], "status": 0},
+        {"argv": ["sysctl", "-n", "x.y"], "status": 1},
+        {"argv": ["ifconfig", "hn0", "up"], "status": 0},
+    ]
+    assert hn0.mutating_calls() == [{"argv": ["ifconfig", "hn0", "up"], "status": 0}]
+
+
+def test_concurrent_calls_do_not_lose_updates(sim, root):
+    procs = [
+        subprocess.Popen(
+            [str(root / "sbin/ifconfig"), f"lagg{n}", "create"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(20)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 20
+    names = run(root, "ifconfig", "-l")[1].split()
+    assert sorted(names) == sorted(["lo0"] + [f"lagg{n}" for n in range(20)])
+    assert len(sim.calls()) == 21
+
+
+# ---------------------------------------------------------------------------
+# Finer points
+
+
+def test_lagg_member_loses_inet6_and_primary_leaving_moves_mac(sim, root):
+    sim.add_interface("hn0", ether="00:15:5d:00:00:01", inet6=["2001:db8::4/64"])
+    sim.add_vf("hn0", "mce0")
+    run(root, "ifconfig", "lagg0", "create")
+    assert run(root, "ifconfig", "lagg0", "laggport", "hn0", "laggport", "mce0")[0] == 0
+    assert sim.interface("hn0")["inet6"] == []
+    assert sim.interface("lagg0")["lagg"]["primary"] == "hn0"
+    run(root, "ifconfig", "lagg0", "-laggport", "hn0")
+    # mce0 is primary now and lends its own MAC (hn0's, a VF has its hn's MAC)
+    assert sim.interface("lagg0")["lagg"]["primary"] == "mce0"
+    assert sim.interface("lagg0")["ether"] == "00:15:5d:00:00:01"
+    run(root, "ifconfig", "lagg0", "-laggport", "mce0")
+    assert sim.interface("lagg0")["ether"] == "00:00:00:00:00:00"
+
+
+def test_laggport_lo0_and_stacked_lagg_refused(sim, root):
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg1", "create")
+    status, _, err = run(root, "ifconfig", "lagg0", "laggport", "lo0")
+    assert (status, err) == (
+        1,
+        "ifconfig: lagg0 lo0: SIOCSLAGGPORT: Protocol not supported\n",
+    )
+    status, _, err = run(root, "ifconfig", "lagg0", "laggport", "lagg1")
+    assert (status, err) == (
+        1,
+        "ifconfig: lagg0 lagg1: SIOCSLAGGPORT: Invalid argument\n",
+    )
+    sim.add_interface("hn0")
+    status, _, err = run(root, "ifconfig", "hn0", "laggport", "lagg1")
+    assert (status, err) == (
+        1,
+        "ifconfig: hn0 lagg1: SIOCSLAGGPORT: Invalid argument\n",
+    )
+    assert run(root, "ifconfig", "hn0", "laggproto", "failover") == (
+        1,
+        "",
+        "ifconfig: SIOCSLAGG: Invalid argument\n",
+    )
+
+
+def test_address_family_must_come_first(hn0, root):
+    # ifconfig(8): the address family follows the interface name; later
+    # it is taken for an address
+    status, _, err = run(root, "ifconfig", "hn0", "up", "inet", "10.0.0.9/24")
+    assert (status, err) == (1, "ifconfig: inet: bad value\n")
+
+
+def test_route_flush_output_and_families(hn0, root):
+    hn0.add_interface("hn1", inet6=["2001:db8::4/64"])
+    hn0.add_route("default", "2001:db8::1", "hn1", inet6=True)
+    status, out, _ = run(root, "route", "-n", "flush", "-inet6")
+    assert (status, out) == (0, f"{'::':<20} {'2001:db8::1':<20} -fib 0   done\n")
+    assert [r["inet6"] for r in hn0.routes()] == [False]
+    assert run(root, "route", "-q", "flush") == (0, "", "")
+    assert hn0.routes() == []
+
+
+def test_route_inet6_and_get_output(hn0, root):
+    hn0.add_interface("hn1", inet6=["2001:db8::4/64"])
+    args = ("add", "-inet6", "default", "2001:db8::1")
+    assert run(root, "route", *args) == (
+        0,
+        "add net default: gateway 2001:db8::1\n",
+        "",
+    )
+    out = run(root, "route", "-n", "get", "-inet6", "default")[1]
+    assert out.splitlines()[:6] == [
+        "   route to: ::",
+        "destination: ::",
+        "       mask: ::",
+        "    gateway: 2001:db8::1",
+        "        fib: 0",
+        "  interface: hn1",
+    ]
+    out = run(root, "route", "-n", "get", "default")[1]
+    assert out.splitlines()[6:] == [
+        "      flags: <UP,GATEWAY,DONE,STATIC>",
+        " recvpipe  sendpipe  ssthresh  rtt,msec    mtu        weight    expire",
+        "       0         0         0         0      1500         1         0 ",
+    ]
+    # a connected destination has no gateway line
+    out = run(root, "route", "-n", "get", "10.0.0.77")[1]
+    assert "gateway:" not in out
+    assert "  interface: hn0\n" in out
+
+
+def test_route_errors(hn0, root):
+    status, out, _ = run(root, "route", "add", "-net", "192.168.0.0/16", "172.16.0.1")
+    assert (status, out) == (
+        1,
+        "add net 192.168.0.0/16: gateway 172.16.0.1 fib 0: Network is unreachable\n",
+    )
+    assert run(root, "route", "add", "default", "nohost")[:2] == (68, "")
+    status, _, err = run(root, "route", "frobnicate")
+    assert status == 64
+    assert err.startswith("route: bad keyword: frobnicate\nusage: route")
+    # delete with a gateway that does not match
+    status, out, _ = run(root, "route", "delete", "default", "10.0.0.2")
+    assert (status, out) == (
+        1,
+        "delete net default: gateway 10.0.0.2 fib 0: not in table\n",
+    )
+    assert len(hn0.routes()) == 1
+
+
+def test_routes_go_with_their_interface(sim, root):
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg0", "inet", "10.0.0.4/24")
+    assert run(root, "route", "add", "default", "10.0.0.1")[0] == 0
+    assert sim.routes()[0]["interface"] == "lagg0"
+    run(root, "ifconfig", "lagg0", "destroy")
+    assert sim.routes() == []
+
+
+def test_sysctl_exit_status_counts_failures(sim, root):
+    status, out, err = run(root, "sysctl", "-n", "a.b", "kern.vm_guest", "c.d")
+    assert (status, out) == (2, "hv\n")
+    assert err == "sysctl: unknown oid 'a.b'\nsysctl: unknown oid 'c.d'\n"
+    assert run(root, "sysctl", "-q", "a.b") == (1, "", "")
+    assert run(root, "sysctl")[0] == 1
+    sim.set_sysctl("net.inet.ip.forwarding", 0)
+    err = "sysctl: invalid integer 'yes'\n"
+    assert run(root, "sysctl", "net.inet.ip.forwarding=yes") == (1, "", err)
+
+
+def test_dhclient_no_link(sim, root):
+    run(root, "ifconfig", "lagg0", "create")
+    status, _, err = run(root, "dhclient", "lagg0")
+    assert (status, err) == (1, f"lagg0: no link ...{'.' * 11} giving up\n")
+    assert sim.dhclients() == {}
+    # like the real one, it wrote its pid file before it gave up
+    assert (root / "var/run/dhclient/dhclient.lagg0.pid").exists()
+    # an hn whose VF carries the traffic has no link either
+    sim.add_interface("hn0")
+    sim.add_vf("hn0", "mce0")
+    run(root, "ifconfig", "mce0", "up")
+    assert run(root, "dhclient", "hn0")[0] == 1
+    run(root, "ifconfig", "lagg0", "laggport", "hn0", "laggport", "mce0", "up")
+    assert run(root, "dhclient", "-b", "lagg0") == (0, "", "")
+    assert list(sim.dhclients()) == ["lagg0"]
+
+
+def test_dhclient_lease_details(sim, root):
+    sim.add_interface("hn0", inet=["192.168.1.5/24"])
+    sim.add_interface("hn1", inet=["10.9.0.5/16"])
+    sim.add_route("default", "192.168.1.1", "hn0")
+    sim.set_lease("hn1", "10.9.0.7/16", "10.9.0.1", dns=["10.9.0.2", "10.9.0.3"],
+                  domain="example.net")  # fmt: skip
+    assert run(root, "dhclient", "hn1")[0] == 0
+    # the first address was replaced; the default route via hn0 stays
+    assert inet_lines(sim, "hn1") == [
+        "inet 10.9.0.7 netmask 0xffff0000 broadcast 10.9.255.255"
+    ]
+    assert [r["gateway"] for r in sim.routes()] == ["192.168.1.1"]
+    assert (root / "etc/resolv.conf").read_text() == (
+        "search example.net\nnameserver 10.9.0.2\nnameserver 10.9.0.3\n"
+    )
+    # no lease: dhclient keeps running without an address
+    sim.add_interface("hn2")
+    assert run(root, "dhclient", "-b", "hn2")[0] == 0
+    assert sim.interface("hn2")["inet"] == []
+    assert set(sim.dhclients()) == {"hn1", "hn2"}
+
+
+def test_dhclient_pidfiles_old_and_new(sim, root):
+    sim.add_interface("hn0")
+    old = sim.start_dhclient("hn0", pidfile="old")
+    assert (root / "var/run/dhclient.hn0.pid").read_text() == f"{old}\n"
+    # a current dhclient locks the new path only, as the real one does
+    assert run(root, "dhclient", "hn0")[0] == 0
+    assert len([p for p in sim.processes().values() if p == "dhclient: hn0"]) == 2
+    status, _, err = run(root, "dhclient", "-p", "/var/run/dhclient.hn0.pid", "hn0")
+    assert (status, err) == (1, f"dhclient already running, pid: {old}.\nexiting.\n")
+    status, _, err = run(root, "dhclient")
+    assert status == 1
+    assert err == "usage: dhclient [-bdqu] [-c conffile] [-l leasefile] interface\n"
+
+
+def test_kill(sim, root):
+    sim.add_process(4242, "/usr/sbin/syslogd -s")
+    assert run(root, "kill", "-0", "4242") == (0, "", "")
+    assert 4242 in sim.processes()
+    assert run(root, "kill", "4242") == (0, "", "")
+    assert sim.processes() == {}
+    assert run(root, "kill", "4242") == (2, "", "kill: 4242: No such process\n")
+    assert sim.mutating_calls() == [{"argv": ["kill", "4242"], "status": 0}]
+
+
+def test_api_shapes(sim, root):
+    got = sim.add_interface("hn0", ether="00:15:5D:0A:0B:0C", inet=["10.0.0.4/24"])
+    assert got["ether"] == HN0_MAC
+    assert got["inet"] == [{"address": "10.0.0.4", "prefixlen": 24}]
+    assert got["index"] == 2
+    assert sim.interface("nope") is None
+    assert sim.ifconfig_text("nope") is None
+    assert sim.sysctl("dev.hn.0.vf") == ""
+    assert run(root, "ifconfig")[1] == sim.ifconfig_text()
+    with pytest.raises(ValueError):
+        sim.add_interface("hn0")
+    with pytest.raises(ValueError):
+        sim.add_vf("hn9", "mce0")
+    state = sim.state()
+    assert set(state) >= {"interfaces", "sysctls", "routes", "processes", "log"}
+    # destroyed indexes are reused, the lowest first (if_alloc)
+    run(root, "ifconfig", "lagg0", "create")
+    run(root, "ifconfig", "lagg1", "create")
+    run(root, "ifconfig", "lagg0", "destroy")
+    run(root, "ifconfig", "lagg2", "create")
+    assert sim.interface("lagg2")["index"] == 3
+
+
+def test_failure_injection_is_per_prefix(hn0, root):
+    hn0.fail(["route", "add"], "route: writing to routing socket: boom", status=1)
+    assert run(root, "route", "add", "default", "10.0.0.9") == (
+        1,
+        "",
+        "route: writing to routing socket: boom\n",
+    )
+    assert run(root, "route", "-n", "get", "default")[0] == 0
+    assert len(hn0.routes()) == 1
+    assert hn0.mutating_calls() == [
+        {"argv": ["route", "add", "default", "10.0.0.9"], "status": 1}
+    ]
+
+
+def test_injected_failures_are_classified(hn0, root):
+    hn0.fail(["ifconfig"], "ifconfig: boom")
+    hn0.fail(["sysctl"], "sysctl: boom")
+    for args in (["hn0"], ["hn0", "inet6"], ["-l"], []):
+        assert run(root, "ifconfig", *args)[0] == 1
+    assert run(root, "sysctl", "-n", "kern.vm_guest")[0] == 1
+    assert hn0.mutating_calls() == []
+    assert run(root, "ifconfig", "hn0", "down")[0] == 1
+    assert run(root, "sysctl", "kern.hostname=x")[0] == 1
+    assert [c["argv"][1] for c in hn0.mutating_calls()] == ["hn0", "kern.hostname=x"]
+    assert hn0.interface("hn0")["up"] is True

@@ -1,0 +1,991 @@
+"""hv_set_ifconfig: the host's IP request, checked, planned and applied."""
+
+import os
+import pathlib
+import shutil
+import socket
+import tempfile
+
+import pytest
+
+import fakebsd
+import hvtools
+from conftest import Runner
+
+HN1_MAC = "00:0d:3a:ab:cd:ef"
+
+
+def request_text(**fields):
+    """A request as hv_kvp_daemon writes it; a field set to None is left out."""
+    base = {
+        "HWADDR": HN1_MAC,
+        "IF_NAME": "hn1",
+        "IP_ADDR": "10.1.0.4",
+        "SUBNET": "255.255.255.0",
+        "GATEWAY": "10.1.0.1",
+        "DNS": "10.1.0.2",
+        "DHCP": "0",
+    }
+    base.update(fields)
+    return "".join(f"{k}={v}\n" for k, v in base.items() if v is not None)
+
+
+def parse(**fields):
+    return hvtools.parse_request(request_text(**fields))
+
+
+# The reader
+
+
+@pytest.mark.parametrize(
+    ("fields", "attribute", "expected"),
+    [
+        ({}, "inet", [("10.1.0.4", 24)]),
+        ({}, "hwaddr", HN1_MAC),
+        ({"HWADDR": "0:D:3A:AB:CD:EF"}, "hwaddr", HN1_MAC),
+        ({"IF_NAME": None}, "ifname", None),
+        ({"IF_NAME": ""}, "ifname", None),
+        ({"SUBNET": "24"}, "inet", [("10.1.0.4", 24)]),
+        ({"SUBNET": "/24"}, "inet", [("10.1.0.4", 24)]),
+        (
+            {"IP_ADDR": "10.1.0.5", "SUBNET": "255.255.255.252"},
+            "inet",
+            [("10.1.0.5", 30)],
+        ),
+        ({"IP_ADDR": "10.1.0.4;", "SUBNET": "24;"}, "inet", [("10.1.0.4", 24)]),
+        (
+            {"IP_ADDR": "10.1.0.4;10.1.0.5", "SUBNET": "255.255.255.0;255.255.0.0"},
+            "inet",
+            [("10.1.0.4", 24), ("10.1.0.5", 16)],
+        ),
+        (
+            {"IP_ADDR": "10.1.0.4;2001:DB8:1:0::4", "SUBNET": "255.255.255.0;64"},
+            "inet6",
+            [("2001:db8:1::4", 64)],
+        ),
+        ({"IP_ADDR": "10.1.0.0", "SUBNET": "31"}, "inet", [("10.1.0.0", 31)]),
+        ({"IP_ADDR": "10.1.0.7", "SUBNET": "32"}, "inet", [("10.1.0.7", 32)]),
+        ({"GATEWAY": "2001:db8::1;10.1.0.1;10.1.0.9"}, "gateway", "10.1.0.1"),
+        ({"GATEWAY": "2001:db8::1;10.1.0.1;fe80::1"}, "gateway6", "2001:db8::1"),
+        ({"GATEWAY": ""}, "gateway", None),
+        ({"DNS": "10.1.0.2;2001:db8::53;"}, "dns", ["10.1.0.2", "2001:db8::53"]),
+        ({"DNS": ""}, "dns", None),
+        ({"DNS": None}, "dns", None),
+        ({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, "dhcp", True),
+        ({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, "inet", []),
+        ({"COLOR": "blue"}, "unknown", ["COLOR"]),
+    ],
+)
+def test_reader_accepts(fields, attribute, expected):
+    assert getattr(parse(**fields), attribute) == expected
+
+
+def test_reader_allows_blank_lines_and_no_final_newline():
+    text = "\n" + request_text().replace("\n", "\n\n").rstrip("\n")
+    assert hvtools.parse_request(text).inet == [("10.1.0.4", 24)]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (request_text(HWADDR="00:0d:3a:ab:cd"), "HWADDR"),
+        (request_text(HWADDR=None), "HWADDR"),
+        (request_text(IF_NAME="hn1;reboot"), "IF_NAME"),
+        (request_text(IF_NAME="../etc"), "IF_NAME"),
+        (request_text(DHCP="yes"), "DHCP"),
+        (request_text(DHCP=None), "DHCP"),
+        (request_text(IP_ADDR="10.1.0.4;10.1.0.5"), "2 IP_ADDR entries but 1"),
+        (request_text(IP_ADDR="$(reboot)"), "not an IP address"),
+        (request_text(IP_ADDR="`reboot`"), "not an IP address"),
+        (request_text(IP_ADDR="10.1.0.4;;", SUBNET="24;;"), "empty entry"),
+        (request_text(IP_ADDR="10.1.0.4 ", SUBNET="24"), "not an IP address"),
+        (request_text(IP_ADDR="010.1.0.4"), "not an IP address"),
+        (request_text(IP_ADDR="10.1.0.4/24"), "not an IP address"),
+        (request_text(IP_ADDR="fe80::4%hn1", SUBNET="64"), "not an IP address"),
+        (request_text(IP_ADDR="127.0.0.1"), "loopback"),
+        (request_text(IP_ADDR="::1", SUBNET="128"), "loopback"),
+        (request_text(IP_ADDR="224.0.0.1"), "multicast"),
+        (request_text(IP_ADDR="0.0.0.0"), "unspecified"),  # noqa: S104
+        (request_text(IP_ADDR="10.1.0.0"), "network address"),
+        (request_text(IP_ADDR="10.1.0.255"), "broadcast address"),
+        (request_text(IP_ADDR="2001:db8::", SUBNET="64"), "network address"),
+        (request_text(IP_ADDR="fe80::4", SUBNET="64"), "link-local"),
+        (request_text(SUBNET="255.0.255.0"), "SUBNET"),
+        (request_text(SUBNET="0.0.0.255"), "SUBNET"),
+        (request_text(SUBNET="33"), "SUBNET"),
+        (request_text(SUBNET="024"), "SUBNET"),
+        (request_text(IP_ADDR="2001:db8::4", SUBNET="255.255.255.0"), "SUBNET"),
+        (request_text(IP_ADDR="2001:db8::4", SUBNET="129"), "SUBNET"),
+        (request_text(IP_ADDR="10.1.0.4;10.1.0.4", SUBNET="24;24"), "twice"),
+        (request_text(IP_ADDR="", SUBNET=""), "without an IP_ADDR"),
+        (request_text(GATEWAY="10.1.0.1;ff02::1"), "multicast"),
+        (request_text(DNS="10.1.0.2;localhost"), "not an IP address"),
+        (request_text() + "DNS=10.1.0.3\n", "DNS repeated"),
+        (request_text() + "just words\n", "no '='"),
+        (request_text() + "=10.1.0.3\n", "bad key"),
+        (request_text() + "A B=1\n", "bad key"),
+        (request_text(DNS="10.1.0.2\x00"), "'\\x00'"),
+        (request_text().replace("\n", "\r\n"), "'\\r'"),
+        (request_text(DNS="10.1.0.2\t"), "'\\t'"),
+        (request_text(IF_NAME="hn\xe91"), "'\\xe9'"),
+    ],
+)
+def test_reader_rejects(text, reason):
+    with pytest.raises(hvtools.Failure) as caught:
+        hvtools.parse_request(text)
+    assert caught.value.status == hvtools.EX_DATAERR
+    assert reason in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_reader_keeps_messages_short():
+    with pytest.raises(hvtools.Failure) as caught:
+        hvtools.parse_request(request_text(IP_ADDR="x" * 60000))
+    assert len(str(caught.value)) < 120
+
+
+# Choosing the interface
+
+IFCONFIG = """\
+hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255
+hn1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:0d:3a:ab:cd:ef
+\tinet 10.1.0.4 netmask 0xffffff00 broadcast 10.1.0.255
+\tinet6 fe80::20d:3aff:feab:cdef%hn1 prefixlen 64 scopeid 0x3
+\tinet6 2001:db8:1::4 prefixlen 64
+lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384
+\tinet 127.0.0.1 netmask 0xff000000
+"""
+
+LAGG = """\
+hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+mce0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+lagg0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 00:0d:3a:12:34:56
+\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255
+\tlaggproto failover lagghash l2,l3,l4
+\tlaggport: mce0 flags=5<MASTER,ACTIVE>
+\tlaggport: hn0 flags=0<>
+"""
+
+
+@pytest.mark.parametrize(
+    ("ifconfig", "fields", "expected"),
+    [
+        (IFCONFIG, {}, ("hn1", "hn1")),
+        (IFCONFIG, {"IF_NAME": None}, ("hn1", "hn1")),
+        (IFCONFIG, {"IF_NAME": None, "HWADDR": "00:0D:3A:AB:CD:EF"}, ("hn1", "hn1")),
+        (LAGG, {"IF_NAME": None, "HWADDR": "00:0d:3a:12:34:56"}, ("hn0", "lagg0")),
+        (LAGG, {"IF_NAME": "hn0", "HWADDR": "00:0d:3a:12:34:56"}, ("hn0", "lagg0")),
+    ],
+)
+def test_choose_interface(ifconfig, fields, expected):
+    interfaces = hvtools.parse_ifconfig(ifconfig)
+    assert hvtools.choose_interface(parse(**fields), interfaces) == expected
+
+
+@pytest.mark.parametrize(
+    ("ifconfig", "fields", "reason"),
+    [
+        (IFCONFIG, {"IF_NAME": "hn7"}, "hn7: no such interface"),
+        (IFCONFIG, {"IF_NAME": "hn0"}, "is not HWADDR"),
+        (IFCONFIG, {"IF_NAME": None, "HWADDR": "00:0d:3a:00:00:01"}, "set IF_NAME"),
+        (
+            IFCONFIG + IFCONFIG.replace("hn0", "hn5").replace("hn1", "hn6"),
+            {"IF_NAME": None},
+            "set IF_NAME",
+        ),
+    ],
+)
+def test_choose_interface_refuses(ifconfig, fields, reason):
+    interfaces = hvtools.parse_ifconfig(ifconfig)
+    with pytest.raises(hvtools.Failure) as caught:
+        hvtools.choose_interface(parse(**fields), interfaces)
+    assert caught.value.status == hvtools.EX_UNAVAILABLE
+    assert reason in str(caught.value)
+
+
+# Editing rc.conf
+
+
+@pytest.mark.parametrize(
+    ("files", "name", "value", "expected"),
+    [
+        (  # changed in place: quotes, comment and every other byte kept
+            {"/etc/rc.conf": 'a=1\nifconfig_hn1="DHCP"\t# dhcp\nb=2'},
+            "ifconfig_hn1",
+            "inet 10.1.0.4/24",
+            {"/etc/rc.conf": 'a=1\nifconfig_hn1="inet 10.1.0.4/24"\t# dhcp\nb=2'},
+        ),
+        (  # the last file that sets it wins, as sysrc(8) does
+            {
+                "/etc/rc.conf": "ifconfig_hn1=DHCP\n",
+                "/etc/rc.conf.local": "x=1; ifconfig_hn1=SYNCDHCP\n",
+            },
+            "ifconfig_hn1",
+            "up",
+            {
+                "/etc/rc.conf": "ifconfig_hn1=DHCP\n",
+                "/etc/rc.conf.local": 'x=1; ifconfig_hn1="up"\n',
+            },
+        ),
+        (  # the last assignment within that file
+            {"/etc/rc.conf": "v=1\nv=2\n"},
+            "v",
+            "3",
+            {"/etc/rc.conf": 'v=1\nv="3"\n'},
+        ),
+        (  # else appended to /etc/rc.conf, after a missing final newline
+            {"/etc/rc.conf": "a=1", "/etc/rc.conf.local": None},
+            "v",
+            "x y",
+            {"/etc/rc.conf": 'a=1\nv="x y"\n', "/etc/rc.conf.local": None},
+        ),
+        (  # a value sh would expand is single-quoted
+            {"/etc/rc.conf": ""},
+            "v",
+            "a $b 'c'",
+            {"/etc/rc.conf": "v='a $b '\\''c'\\'''\n"},
+        ),
+    ],
+)
+def test_rc_set(files, name, value, expected):
+    texts = dict(files)
+    hvtools.rc_set(texts, list(files), name, value)
+    assert texts == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=1\nv=2\nb=3\n", "a=1\nb=3\n"),
+        ("a=1\n  v='x y'  # old\nb=3\n", "a=1\nb=3\n"),
+        ("v=1\nv=2", ""),
+        ("a=1; v=2 # c\n", "a=1; # c\n"),
+        ("v=2; a=1\n", "a=1\n"),
+        ("a=1 v=2\n", "a=1 \n"),
+        ('v="multi\nline"\na=1\n', "a=1\n"),
+        ("# v=1\nvv=1\n", "# v=1\nvv=1\n"),
+    ],
+)
+def test_rc_unset(text, expected):
+    texts = {"/etc/rc.conf": text}
+    hvtools.rc_unset(texts, ["/etc/rc.conf"], "v")
+    assert texts["/etc/rc.conf"] == expected
+    assert "v" not in hvtools.rc_evaluate(hvtools.parse_rc(expected)[0], {})
+
+
+# The planner
+
+DEFAULTS = 'rc_conf_files="/etc/rc.conf /etc/rc.conf.local"\ndefaultrouter=""\n'
+RESOLV = "search example.net\nnameserver 10.1.0.2\noptions edns0\n"
+ROUTE_HN1 = {"inet": ("10.1.0.1", "hn1")}
+
+
+def plan(fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None):
+    texts = {
+        "/etc/defaults/rc.conf": DEFAULTS,
+        "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64"\n',
+        "/etc/rc.conf.local": None,
+        "/etc/rc.conf.d/netif": None,
+        "/etc/rc.conf.d/routing": None,
+    }
+    texts.update(rc or {})
+    return hvtools.plan_set_ifconfig(
+        parse(**(fields or {})),
+        hvtools.parse_ifconfig(ifconfig),
+        rc=texts,
+        resolv=resolv,
+        routes=ROUTE_HN1 if routes is None else routes,
+        dhclients=dh or {},
+    )
+
+
+def commands(p):
+    return [
+        " ".join(argv).replace("/sbin/", "").replace("/bin/", "") for argv in p.commands
+    ]
+
+
+def new_text(p, path="/etc/rc.conf"):
+    return p.files[path][1]
+
+
+def test_plan_same_state_is_empty():
+    p = plan(
+        {
+            "IP_ADDR": "10.1.0.4;2001:db8:1::4",
+            "SUBNET": "24;64",
+            "GATEWAY": "",
+        }
+    )
+    assert (p.commands, p.files) == ([], {})
+    assert p.summary == "hn1: static 10.1.0.4/24 2001:db8:1::4/64 dns 1 (unchanged)"
+
+
+def test_plan_one_ipv4_drops_the_old_ipv6_and_sets_the_router():
+    p = plan({"IP_ADDR": "10.1.0.9"}, routes={})
+    assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+        "ifconfig hn1 inet6 2001:db8:1::4 -alias",
+        "ifconfig hn1 inet 10.1.0.9/24 alias",
+        "route add default 10.1.0.1",
+    ]
+    assert new_text(p) == 'ifconfig_hn1="inet 10.1.0.9/24"\ndefaultrouter="10.1.0.1"\n'
+    assert p.summary == "hn1: static 10.1.0.9/24 gw 10.1.0.1 dns 1"
+
+
+def test_plan_several_addresses_become_aliases_without_gaps():
+    rc = {
+        "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.20/24"\n'
+        'ifconfig_hn1_alias1="inet 10.1.0.21/24"\n'
+        'ifconfig_hn1_alias5="inet 10.1.0.25/24"\n'
+        'defaultrouter="10.1.0.1"\n'
+    }
+    p = plan(
+        {
+            "IP_ADDR": "10.1.0.4;10.1.0.5;2001:db8:1::4;2001:db8:1::5",
+            "SUBNET": "24;24;64;64",
+        },
+        rc=rc,
+    )
+    assert new_text(p) == (
+        'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.5/24"\n'
+        'ifconfig_hn1_alias1="inet6 2001:db8:1::5/64"\n'
+        'defaultrouter="10.1.0.1"\n'
+        'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64"\n'
+    )
+    assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.5/24 alias",
+        "ifconfig hn1 inet6 2001:db8:1::5/64 alias",
+    ]
+
+
+def test_plan_dhcp_to_static_stops_dhclient_and_replaces_the_route():
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="SYNCDHCP"\n'}
+    pidfile = "/var/run/dhclient/dhclient.hn1.pid"
+    p = plan(
+        {
+            "IP_ADDR": "10.1.0.9;2001:db8:1::4",
+            "SUBNET": "24;64",
+            "GATEWAY": "10.1.0.254",
+        },
+        rc=rc,
+        dh={"hn1": pidfile},
+    )
+    assert commands(p) == [
+        f"pkill -F {pidfile} -x dhclient",
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+        "ifconfig hn1 inet 10.1.0.9/24 alias",
+        "route delete default",
+        "route add default 10.1.0.254",
+    ]
+    assert new_text(p) == (
+        'ifconfig_hn1="inet 10.1.0.9/24"\n'
+        'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64"\n'
+        'defaultrouter="10.1.0.254"\n'
+    )
+
+
+def test_plan_static_to_dhcp():
+    rc = {
+        "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.5/24"\n'
+        'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64 accept_rtadv"\n'
+        'defaultrouter="10.1.0.1"\n'
+        'ipv6_defaultrouter="2001:db8:9::1"\n'
+    }
+    p = plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": "", "DNS": ""}, rc=rc)
+    assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+        "ifconfig hn1 inet6 2001:db8:1::4 -alias",
+        "dhclient -b hn1",
+    ]
+    assert new_text(p) == (
+        'ifconfig_hn1="DHCP"\n'
+        'ifconfig_hn1_ipv6="inet6 accept_rtadv"\n'
+        'ipv6_defaultrouter="2001:db8:9::1"\n'
+    )
+    assert p.summary == "hn1: DHCP"
+
+
+def test_plan_dhcp_again_keeps_the_lease_and_the_mode():
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="SYNCDHCP"\n'}
+    pidfile = "/var/run/dhclient/dhclient.hn1.pid"
+    p = plan({"DHCP": "1", "DNS": ""}, rc=rc, dh={"hn1": pidfile})
+    assert (p.commands, p.files) == ([], {})
+
+
+def test_plan_dhcp_sync_when_the_value_says_so():
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=YES\n'}
+    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -b hn1"
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\nsynchronous_dhclient=YES\n'}
+    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient hn1"
+
+
+def test_plan_rc_conf_local_holds_the_variable():
+    rc = {
+        "/etc/rc.conf": 'ifconfig_hn1="DHCP"\n',
+        "/etc/rc.conf.local": '# local\nifconfig_hn1="inet 10.1.0.4/24" # here\n',
+    }
+    p = plan({"IP_ADDR": "10.1.0.9", "GATEWAY": ""}, rc=rc)
+    assert new_text(p, "/etc/rc.conf.local") == (
+        '# local\nifconfig_hn1="inet 10.1.0.9/24" # here\n'
+    )
+    assert "/etc/rc.conf" not in p.files
+
+
+def test_plan_rc_conf_d_netif_wins():
+    rc = {
+        "/etc/rc.conf": "",
+        "/etc/rc.conf.local": 'ifconfig_hn1="DHCP"\n',
+        "/etc/rc.conf.d/netif": 'ifconfig_hn1="inet 10.1.0.4/24"\n',
+    }
+    p = plan({"IP_ADDR": "10.1.0.9", "GATEWAY": ""}, rc=rc)
+    assert new_text(p, "/etc/rc.conf.d/netif") == 'ifconfig_hn1="inet 10.1.0.9/24"\n'
+    assert set(p.files) == {"/etc/rc.conf.d/netif"}
+
+
+def test_plan_dns_only():
+    p = plan(
+        {
+            "IP_ADDR": "10.1.0.4;2001:db8:1::4",
+            "SUBNET": "24;64",
+            "GATEWAY": "",
+            "DNS": "10.1.0.3;10.1.0.2",
+        }
+    )
+    assert p.commands == []
+    assert set(p.files) == {"/etc/resolv.conf"}
+    assert new_text(p, "/etc/resolv.conf") == (
+        "search example.net\nnameserver 10.1.0.3\nnameserver 10.1.0.2\noptions edns0\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "servers", "expected"),
+    [
+        (None, ["10.0.0.2"], "nameserver 10.0.0.2\n"),
+        ("# c\nsearch x", ["10.0.0.2"], "# c\nsearch x\nnameserver 10.0.0.2\n"),
+        (
+            "nameserver 1.1.1.1\n# keep\nnameserver 8.8.8.8 # old\ndomain x\n",
+            ["10.0.0.2", "10.0.0.3"],
+            "nameserver 10.0.0.2\nnameserver 10.0.0.3\n# keep\ndomain x\n",
+        ),
+    ],
+)
+def test_replace_nameservers(text, servers, expected):
+    assert hvtools.replace_nameservers(text, servers) == expected
+
+
+def test_plan_another_interfaces_default_route_is_left_alone():
+    p = plan(
+        {"IP_ADDR": "10.1.0.4", "GATEWAY": "10.1.0.1"},
+        routes={"inet": ("10.0.0.1", "hn0")},
+    )
+    assert not any(argv[0] == "/sbin/route" for argv in p.commands)
+    assert "defaultrouter" not in new_text(p)
+    assert p.warnings == [
+        "gateway 10.1.0.1 not used: the default route via 10.0.0.1 belongs to hn0"
+    ]
+
+
+def test_plan_ipv6_gateway_link_local_gets_the_scope():
+    p = plan(
+        {"IP_ADDR": "10.1.0.4;2001:db8:1::4", "SUBNET": "24;64", "GATEWAY": "fe80::1"},
+        routes={"inet6": ("fe80::2%hn1", "hn1")},
+    )
+    assert commands(p) == [
+        "route delete -inet6 default",
+        "route add -inet6 default fe80::1%hn1",
+    ]
+    assert new_text(p).endswith('ipv6_defaultrouter="fe80::1%hn1"\n')
+
+
+def test_plan_vf_lagg_takes_the_live_changes():
+    rc = {"/etc/rc.conf": 'ifconfig_hn0="inet 10.0.0.4/24"\n'}
+    p = plan(
+        {
+            "HWADDR": "00:0d:3a:12:34:56",
+            "IF_NAME": "hn0",
+            "IP_ADDR": "10.0.0.5",
+            "GATEWAY": "",
+        },
+        rc=rc,
+        ifconfig=LAGG.replace(
+            "\tether 00:0d:3a:12:34:56\nmce0",
+            "\tether 00:0d:3a:12:34:56\n\tinet6 2001:db8::4 prefixlen 64\nmce0",
+        ),
+    )
+    assert commands(p) == [
+        "ifconfig hn0 inet6 2001:db8::4 -alias",
+        "ifconfig lagg0 inet 10.0.0.4 -alias",
+        "ifconfig lagg0 inet 10.0.0.5/24 alias",
+    ]
+    assert new_text(p) == 'ifconfig_hn0="inet 10.0.0.5/24"\n'
+    assert p.summary == "hn0: static 10.0.0.5/24 dns 1 via lagg0"
+
+
+def test_format_plan_prints_commands_then_diffs():
+    p = plan(
+        {
+            "IP_ADDR": "10.1.0.4;2001:db8:1::4",
+            "SUBNET": "24;64",
+            "GATEWAY": "",
+            "DNS": "10.1.0.3",
+        }
+    )
+    out = hvtools.format_plan(p)
+    assert out.startswith("--- /etc/resolv.conf\n+++ /etc/resolv.conf\n")
+    assert "-nameserver 10.1.0.2\n+nameserver 10.1.0.3\n" in out
+
+
+# The applet, run as hv_kvp_daemon runs it (sh FILE) on the simulated FreeBSD
+
+HN0_MAC = "00:0d:3a:12:34:56"
+REQUEST = "/var/db/hypervhv_set_ip_data"
+RC_CONF = (
+    '# the VM\nhostname="vm"\n'
+    'ifconfig_hn0="inet 10.0.0.4/24"\t# primary\n'
+    'defaultrouter="10.0.0.1"\n'
+    'sshd_enable="YES"\n'
+)
+RESOLV_CONF = "# resolvers\nsearch example.net\nnameserver 10.0.0.2\noptions edns0\n"
+
+
+@pytest.fixture
+def vm(root, sim):
+    return make_vm(root, sim)
+
+
+def make_vm(root, sim):
+    """A VM with hn0 static at 10.0.0.4/24 behind 10.0.0.1; hn1 unused."""
+    (root / "etc/defaults/rc.conf").write_text(DEFAULTS)
+    (root / "etc/rc.conf").write_text(RC_CONF)
+    (root / "etc/resolv.conf").write_text(RESOLV_CONF)
+    sim.add_interface("hn0", ether=HN0_MAC, inet=["10.0.0.4/24"])
+    sim.add_interface("hn1", ether=HN1_MAC)
+    sim.add_route("default", "10.0.0.1", "hn0")
+    return sim
+
+
+def hn0_request(**fields):
+    base = {
+        "HWADDR": HN0_MAC,
+        "IF_NAME": "hn0",
+        "IP_ADDR": "10.0.0.4",
+        "SUBNET": "255.255.255.0",
+        "GATEWAY": "10.0.0.1",
+        "DNS": "10.0.0.2",
+    }
+    base.update(fields)
+    return request_text(**base)
+
+
+def set_ip(run, root, text, *options):
+    path = root / REQUEST.lstrip("/")
+    path.write_bytes(text.encode("latin-1") if isinstance(text, str) else text)
+    return run("hv_set_ifconfig", *options, REQUEST, via="sh")
+
+
+def files(root):
+    """Every file of the root with its bytes, but the simulator's state, the
+    request and the lock."""
+    found = {}
+    skip = (REQUEST.lstrip("/"), "var/run/hvtools.hv_set_ifconfig.lock")
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_file() and "fakebsd" not in path.parts and name not in skip:
+            found[name] = path.read_bytes()
+    return found
+
+
+def addresses(sim, name):
+    state = sim.interface(name)
+    found = [f"{a['address']}/{a['prefixlen']}" for a in state["inet"]]
+    found += [
+        f"{a['address']}/{a['prefixlen']}"
+        for a in state["inet6"]
+        if not a["address"].startswith("fe80:")
+    ]
+    return sorted(found)
+
+
+def default_routes(sim):
+    return sorted(
+        (r["inet6"], r["gateway"], r["interface"])
+        for r in sim.routes()
+        if r["destination"] == "default"
+    )
+
+
+def rc_env(root):
+    texts = [(root / "etc/defaults/rc.conf").read_text()]
+    texts += [
+        (root / p).read_text()
+        for p in ("etc/rc.conf", "etc/rc.conf.local", "etc/rc.conf.d/netif")
+        if (root / p).exists()
+    ]
+    env = {}
+    for text in texts:
+        hvtools.rc_evaluate(hvtools.parse_rc(text)[0], env)
+    return env
+
+
+def test_one_ipv4_address(run, root, vm):
+    (root / "etc/rc.conf").chmod(0o640)
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "hn0: static 10.0.0.5/24 gw 10.0.0.1 dns 1\n"
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    assert default_routes(vm) == [(False, "10.0.0.1", "hn0")]
+    assert (root / "etc/rc.conf").read_text() == RC_CONF.replace(
+        "10.0.0.4/24", "10.0.0.5/24"
+    )
+    assert (root / "etc/rc.conf.bak").read_text() == RC_CONF
+    assert (root / "etc/rc.conf").stat().st_mode & 0o777 == 0o640
+    assert (root / "etc/rc.conf.bak").stat().st_mode & 0o777 == 0o640
+    assert (root / "etc/resolv.conf").read_text() == RESOLV_CONF
+    assert not (root / "etc/resolv.conf.bak").exists()
+    assert [c["argv"][0] for c in vm.mutating_calls()] == ["ifconfig", "ifconfig"]
+
+
+def test_several_ipv4_addresses(run, root, vm):
+    result = set_ip(
+        run,
+        root,
+        hn0_request(IP_ADDR="10.0.0.4;10.0.0.6;10.0.1.7", SUBNET="24;24;255.255.255.0"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/24", "10.0.1.7/24"]
+    env = rc_env(root)
+    assert env["ifconfig_hn0"] == "inet 10.0.0.4/24"
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
+    assert env["ifconfig_hn0_alias1"] == "inet 10.0.1.7/24"
+    assert "ifconfig_hn0_alias2" not in env
+
+
+def test_mixed_ipv4_and_ipv6(run, root, vm):
+    result = set_ip(
+        run,
+        root,
+        hn0_request(
+            IP_ADDR="10.0.0.5;2001:db8::5;10.0.0.6;2001:db8::6",
+            SUBNET="255.255.255.0;64;255.255.255.0;64",
+            GATEWAY="10.0.0.254;2001:db8::1",
+            DNS="2001:db8::53;10.0.0.53",
+        ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "hn0: static 10.0.0.5/24 10.0.0.6/24 2001:db8::5/64 2001:db8::6/64"
+        " gw 10.0.0.254 2001:db8::1 dns 2\n"
+    )
+    assert addresses(vm, "hn0") == [
+        "10.0.0.5/24",
+        "10.0.0.6/24",
+        "2001:db8::5/64",
+        "2001:db8::6/64",
+    ]
+    assert default_routes(vm) == [
+        (False, "10.0.0.254", "hn0"),
+        (True, "2001:db8::1", "hn0"),
+    ]
+    env = rc_env(root)
+    assert (env["ifconfig_hn0"], env["ifconfig_hn0_ipv6"]) == (
+        "inet 10.0.0.5/24",
+        "inet6 2001:db8::5/64",
+    )
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
+    assert env["ifconfig_hn0_alias1"] == "inet6 2001:db8::6/64"
+    assert (env["defaultrouter"], env["ipv6_defaultrouter"]) == (
+        "10.0.0.254",
+        "2001:db8::1",
+    )
+    assert run("hv_get_dns_info", via="sh").stdout == "2001:db8::53\n10.0.0.53\n"
+    assert run("hv_get_dhcp_info", "hn0", via="sh").stdout == "Disabled\n"
+    assert not any("flush" in c["argv"] for c in vm.calls())
+    inet6 = [a["address"] for a in vm.interface("hn0")["inet6"]]
+    assert any(a.startswith("fe80:") for a in inet6), "link-local kept"
+
+
+def test_repeat_run_changes_nothing(run, root, vm):
+    text = hn0_request(
+        IP_ADDR="10.0.0.5;2001:db8::5;10.0.0.6",
+        SUBNET="24;64;24",
+        GATEWAY="10.0.0.254;2001:db8::1",
+        DNS="10.0.0.53",
+    )
+    assert set_ip(run, root, text).returncode == 0
+    before = files(root)
+    mutations = len(vm.mutating_calls())
+    result = set_ip(run, root, text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(" (unchanged)\n")
+    assert files(root) == before
+    assert len(vm.mutating_calls()) == mutations
+
+
+def test_dhcp_to_static(run, root, vm):
+    (root / "etc/rc.conf").write_text('ifconfig_hn1="SYNCDHCP"\n')
+    vm.set_lease("hn1", "10.1.0.50/24", router="10.1.0.1")
+    assert run_sim(root, "/sbin/dhclient", "hn1") == 0
+    assert addresses(vm, "hn1") == ["10.1.0.50/24"]
+    result = set_ip(
+        run,
+        root,
+        request_text(IP_ADDR="10.1.0.9", SUBNET="24", GATEWAY="10.1.0.254", DNS=""),
+    )
+    assert result.returncode == 0, result.stderr
+    assert vm.dhclients() == {}
+    assert addresses(vm, "hn1") == ["10.1.0.9/24"]
+    assert run("hv_get_dhcp_info", "hn1", via="sh").stdout == "Disabled\n"
+    assert (root / "etc/rc.conf").read_text() == 'ifconfig_hn1="inet 10.1.0.9/24"\n'
+    # hn0 owns the default route: it is neither replaced nor persisted.
+    assert default_routes(vm) == [(False, "10.0.0.1", "hn0")]
+    assert "gateway 10.1.0.254 not used" in result.stderr
+    # dhclient's pid file outlives it; the next run must not signal anything.
+    assert (root / "var/run/dhclient/dhclient.hn1.pid").exists()
+    mutations = len(vm.mutating_calls())
+    again = set_ip(
+        run,
+        root,
+        request_text(IP_ADDR="10.1.0.9", SUBNET="24", GATEWAY="10.1.0.254", DNS=""),
+    )
+    assert again.stdout == "hn1: static 10.1.0.9/24 gw 10.1.0.254 (unchanged)\n"
+    assert len(vm.mutating_calls()) == mutations
+
+
+def run_sim(root, program, *args):
+    import subprocess
+
+    return subprocess.run([str(root / program.lstrip("/")), *args]).returncode
+
+
+def test_static_to_dhcp(run, root, vm):
+    (root / "etc/rc.conf").write_text(
+        RC_CONF + 'ifconfig_hn0_alias0="inet 10.0.0.44/24"\n'
+        'ifconfig_hn0_ipv6="inet6 2001:db8::4/64 accept_rtadv"\n'
+    )
+    run_sim(root, "/sbin/ifconfig", "hn0", "inet", "10.0.0.44/24", "alias")
+    run_sim(root, "/sbin/ifconfig", "hn0", "inet6", "2001:db8::4/64", "alias")
+    vm.set_lease("hn0", "10.0.0.77/24", router="10.0.0.1")
+    result = set_ip(
+        run, root, hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hn0: DHCP\n"
+    assert list(vm.dhclients()) == ["hn0"]
+    assert addresses(vm, "hn0") == ["10.0.0.77/24"]
+    assert run("hv_get_dhcp_info", "hn0", via="sh").stdout == "Enabled\n"
+    assert (root / "etc/rc.conf").read_text() == (
+        '# the VM\nhostname="vm"\n'
+        'ifconfig_hn0="DHCP"\t# primary\n'
+        'sshd_enable="YES"\n'
+        'ifconfig_hn0_ipv6="inet6 accept_rtadv"\n'
+    )
+    before = files(root)
+    mutations = len(vm.mutating_calls())
+    again = set_ip(
+        run, root, hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    )
+    assert again.stdout == "hn0: DHCP (unchanged)\n"
+    assert (files(root), len(vm.mutating_calls())) == (before, mutations)
+
+
+def test_dns_change_only(run, root, vm):
+    before = files(root)
+    result = set_ip(run, root, hn0_request(DNS="10.0.0.3;10.0.0.2;"))
+    assert result.returncode == 0, result.stderr
+    after = files(root)
+    assert after.pop("etc/resolv.conf") == (
+        b"# resolvers\nsearch example.net\nnameserver 10.0.0.3\nnameserver 10.0.0.2\n"
+        b"options edns0\n"
+    )
+    assert after.pop("etc/resolv.conf.bak") == RESOLV_CONF.encode()
+    before.pop("etc/resolv.conf")
+    assert after == before
+    assert vm.mutating_calls() == []
+    assert run("hv_get_dns_info", via="sh").stdout == "10.0.0.3\n10.0.0.2\n"
+
+
+def test_vf_lagg_takes_the_live_changes(run, root, vm):
+    vm.add_vf("hn0", "mce0")
+    for argv in (
+        ["mce0", "up"],
+        ["lagg0", "create", "laggproto", "failover", "laggport", "hn0"],
+        ["lagg0", "laggport", "mce0"],
+        ["hn0", "inet", "10.0.0.4", "-alias"],
+        ["lagg0", "inet", "10.0.0.4/24", "up"],
+    ):
+        assert run_sim(root, "/sbin/ifconfig", *argv) == 0
+    result = set_ip(run, root, hn0_request(IF_NAME=None, IP_ADDR="10.0.0.5"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hn0: static 10.0.0.5/24 gw 10.0.0.1 dns 1 via lagg0\n"
+    assert addresses(vm, "lagg0") == ["10.0.0.5/24"]
+    assert addresses(vm, "hn0") == []
+    assert rc_env(root)["ifconfig_hn0"] == "inet 10.0.0.5/24"
+    assert "ifconfig_lagg0" not in rc_env(root)
+
+
+def test_rc_conf_local_holds_the_variable(run, root, vm):
+    local = '# local overrides\nifconfig_hn0="inet 10.0.0.4/24" # moved here\n'
+    (root / "etc/rc.conf.local").write_text(local)
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5"))
+    assert result.returncode == 0, result.stderr
+    assert (root / "etc/rc.conf.local").read_text() == local.replace(".4/", ".5/")
+    assert (root / "etc/rc.conf").read_text() == RC_CONF
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+
+
+HOSTILE = [
+    pytest.param(hn0_request(IP_ADDR="$(touch pwned)"), id="command-substitution"),
+    pytest.param(hn0_request(IP_ADDR="`touch pwned`"), id="backticks"),
+    pytest.param(hn0_request(IF_NAME="hn0;touch pwned"), id="semicolon"),
+    pytest.param(hn0_request(DNS="10.0.0.2\ntouch pwned"), id="newline-in-value"),
+    pytest.param(hn0_request(DNS="10.0.0.2\n$(touch pwned)=1"), id="newline-then-key"),
+    pytest.param(hn0_request(GATEWAY="10.0.0.1\x00;touch pwned"), id="nul-byte"),
+    pytest.param(b"A=" + b"x" * (1 << 20) + b"\n", id="1-MiB-of-junk"),
+    pytest.param(hn0_request() + "IP_ADDR=10.0.0.66\n", id="duplicate-key"),
+    pytest.param(hn0_request(DNS="10.0.0.2 $(reboot)"), id="space-in-value"),
+    pytest.param(hn0_request(IF_NAME="hn0\xff"), id="non-ascii"),
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_files_change_nothing_and_run_nothing(run, root, vm, text):
+    before = files(root)
+    result = set_ip(run, root, text)
+    assert result.returncode == 65
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("hv_set_ifconfig: bad request: ")
+    assert vm.calls() == []
+    assert files(root) == before
+    assert not (root / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"IF_NAME": "hn7"}, 69, "hn7: no such interface"),
+        ({"IF_NAME": "hn1"}, 69, "hn1: its MAC 00:0d:3a:ab:cd:ef is not HWADDR"),
+        ({"IF_NAME": None, "HWADDR": "00:0d:3a:00:00:99"}, 69, "set IF_NAME"),
+    ],
+)
+def test_wrong_interface_changes_nothing(run, root, vm, fields, status, message):
+    before = files(root)
+    result = set_ip(run, root, hn0_request(**fields))
+    assert (result.returncode, result.stdout) == (status, "")
+    assert message in result.stderr
+    assert vm.mutating_calls() == []
+    assert files(root) == before
+
+
+def test_missing_file_and_usage(run, root, vm):
+    result = run("hv_set_ifconfig", "/var/db/nosuch", via="sh")
+    assert result.returncode == 66
+    assert result.stderr.startswith("hv_set_ifconfig: /var/db/nosuch: ")
+    assert run("hv_set_ifconfig", "var/db/x", via="sh").returncode == 64
+    assert run("hv_set_ifconfig", via="sh").returncode == 64
+    assert run("hv_set_ifconfig", "/var/db", via="sh").returncode == 66
+    assert vm.calls() == []
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(run, root, vm):
+    before = files(root)
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "/sbin/ifconfig hn0 inet 10.0.0.4 -alias\n"
+        "/sbin/ifconfig hn0 inet 10.0.0.5/24 alias\n"
+        "--- /etc/rc.conf\n+++ /etc/rc.conf\n"
+    )
+    assert '-ifconfig_hn0="inet 10.0.0.4/24"\t# primary\n' in result.stdout
+    assert vm.mutating_calls() == []
+    assert files(root) == before
+
+
+def test_failed_live_command_leaves_the_files_new(run, root, vm):
+    vm.fail(["ifconfig", "hn0", "inet", "10.0.0.5/24"], "ifconfig: ioctl: Busy")
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5", DNS="10.0.0.3"))
+    assert result.returncode == 71
+    assert result.stderr == (
+        "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.5/24 alias:"
+        " ifconfig: ioctl: Busy (the files hold the new configuration)\n"
+    )
+    assert rc_env(root)["ifconfig_hn0"] == "inet 10.0.0.5/24"
+    assert "nameserver 10.0.0.3\n" in (root / "etc/resolv.conf").read_text()
+    vm.clear_failures()
+    retry = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5", DNS="10.0.0.3"))
+    assert retry.returncode == 0, retry.stderr
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    assert (root / "etc/rc.conf.bak").read_text() == RC_CONF
+
+
+def test_unknown_keys_are_one_warning(run, root, vm):
+    text = hn0_request() + "".join(f"KEY{n}=x\n" for n in range(500))
+    result = set_ip(run, root, text)
+    assert result.returncode == 0
+    assert result.stderr.startswith(
+        "hv_set_ifconfig: warning: /var/db/hypervhv_set_ip_data:"
+        " unknown keys ignored: 'KEY0 KEY1 KEY2"
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_fifo_is_refused_at_once(run, root, vm):
+    os.mkfifo(root / REQUEST.lstrip("/"))
+    result = run("hv_set_ifconfig", REQUEST, via="sh")
+    assert result.returncode == 66
+    assert "not a regular file" in result.stderr
+    assert vm.calls() == []
+
+
+def test_static_to_dhcp_with_odd_rc_conf_prefixes(run, root, vm):
+    (root / "etc/rc.conf").write_text(
+        'ifconfig_hn0="inet 10.0.0.4/999"\n'
+        'ifconfig_hn0_alias0="inet 10.0.0.44 netmask 0xffffff00"\n'
+        'ifconfig_hn0_alias1="inet 10.9.0.4 netmask 255.255.0.0"\n'
+        'defaultrouter="10.9.1.1"\n'
+    )
+    result = set_ip(
+        run, root, hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    )
+    assert result.returncode == 0, result.stderr
+    # 10.9.1.1 lay in 10.9.0.0/16, a subnet hn0 gave up.
+    assert (root / "etc/rc.conf").read_text() == 'ifconfig_hn0="DHCP"\n'
+
+
+def test_commands_and_summary_reach_syslog(dist):
+    # A short root: AF_UNIX socket paths are short (104 bytes on FreeBSD).
+    top = pathlib.Path(tempfile.mkdtemp(prefix="hv", dir="/tmp"))
+    try:
+        for d in ("etc/defaults", "var/run", "var/db"):
+            (top / d).mkdir(parents=True)
+        vm = make_vm(top, fakebsd.FakeBSD(str(top)).install())
+        log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        log.bind(str(top / "var/run/log"))
+        log.settimeout(10)
+        with log:
+            result = set_ip(Runner(dist, top), top, hn0_request(IP_ADDR="10.0.0.5"))
+            assert result.returncode == 0, result.stderr
+            messages = [log.recv(65536).decode() for _ in range(4)]
+        assert [m.partition("]: ")[2] for m in messages] == [
+            "hv_set_ifconfig: /etc/rc.conf rewritten,"
+            " the previous version kept as /etc/rc.conf.bak",
+            "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.4 -alias",
+            "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.5/24 alias",
+            "hv_set_ifconfig: hn0: static 10.0.0.5/24 gw 10.0.0.1 dns 1",
+        ]
+        assert all(m.startswith("<30>hvtools[") for m in messages)  # daemon.info
+        assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    finally:
+        shutil.rmtree(top)

@@ -1,0 +1,529 @@
+"""hyperv_vfup: the planners (pure) and the applet on the simulator."""
+
+import pytest
+from vfvm import VM
+
+import hvtools
+
+IF = "/sbin/ifconfig"
+
+
+# Names
+
+
+@pytest.mark.parametrize("name", ["hn0", "hn1", "hn12", "hn65535"])
+def test_hn_unit_accepts_hn_names(name):
+    assert hvtools.hn_unit(name) == name[2:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "hn", "hn01", "hn-1", "hn0/../x", "hn0.x", "lagg0", "mce0", "hn٣", "hn999999"],
+)
+def test_hn_unit_rejects_anything_else(name):
+    with pytest.raises(hvtools.Failure) as caught:
+        hvtools.hn_unit(name)
+    assert caught.value.status == hvtools.EX_USAGE
+
+
+# Planners
+
+
+def test_new_lagg_is_a_failover_of_hn_and_the_vf():
+    assert hvtools.new_lagg_commands("hn1", "mce1", "lagg1") == [
+        [IF, "lagg1", "laggproto", "failover", "laggport", "hn1", "laggport", "mce1"],
+        [IF, "lagg1", "inet6", "no_dad"],
+    ]
+
+
+def test_dhclient_stop_signals_only_a_dhclient():
+    assert hvtools.dhclient_stop_commands(["/var/run/dhclient/dhclient.hn0.pid"]) == [
+        ["/bin/pkill", "-F", "/var/run/dhclient/dhclient.hn0.pid", "-x", "dhclient"]
+    ]
+    assert hvtools.dhclient_stop_commands([]) == []
+
+
+HN0 = """\
+hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	ether 00:15:5d:0a:0b:0c
+	inet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255
+	inet 10.0.0.5 netmask 0xffffffff broadcast 10.0.0.5
+	inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2
+	inet6 2001:db8::4 prefixlen 64
+	inet6 FEBF::1%hn0 prefixlen 64 scopeid 0x2
+	inet6 fec0::1 prefixlen 64
+"""
+
+
+def test_address_removal_keeps_link_local_ipv6():
+    interface = hvtools.parse_ifconfig(HN0)["hn0"]
+    assert hvtools.address_removal_commands(interface) == [
+        [IF, "hn0", "inet", "10.0.0.4", "-alias"],
+        [IF, "hn0", "inet", "10.0.0.5", "-alias"],
+        [IF, "hn0", "inet6", "2001:db8::4", "-alias"],
+        [IF, "hn0", "inet6", "fec0::1", "-alias"],
+    ]
+    assert hvtools.address_removal_commands(None) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("fe80::1", True),
+        ("FE80::1", True),
+        ("febf:1::1", True),
+        ("fec0::1", False),
+        ("fe8::1", False),
+        ("2001:db8::1", False),
+        ("::1", False),
+    ],
+)
+def test_link_local(address, expected):
+    assert hvtools.is_link_local6(address) is expected
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"ifconfig_hn0": "SYNCDHCP"},
+            [[IF, "lagg0", "up"], ["/sbin/dhclient", "lagg0"]],
+        ),
+        (
+            {"ifconfig_hn0": "DHCP"},
+            [[IF, "lagg0", "up"], ["/sbin/dhclient", "-b", "lagg0"]],
+        ),
+        (
+            {"ifconfig_hn0": "DHCP", "synchronous_dhclient": "YES"},
+            [[IF, "lagg0", "up"], ["/sbin/dhclient", "lagg0"]],
+        ),
+        (
+            {"ifconfig_hn0": "NOSYNCDHCP mtu 9000", "synchronous_dhclient": "YES"},
+            [
+                [IF, "lagg0", "mtu", "9000"],
+                [IF, "lagg0", "up"],
+                ["/sbin/dhclient", "-b", "lagg0"],
+            ],
+        ),
+        (
+            {"ifconfig_hn0": "inet 10.0.0.4/24"},
+            [[IF, "lagg0", "inet", "10.0.0.4/24"], [IF, "lagg0", "up"]],
+        ),
+        (
+            {
+                "ifconfig_hn0": "inet 10.0.0.4/24",
+                "ifconfig_hn0_ipv6": "inet6 2001:db8::4/64",
+                "ifconfig_hn0_alias0": "inet 10.0.0.5/32",
+                "ifconfig_hn0_alias1": "inet6 2001:db8::5/64",
+                "ifconfig_hn0_alias2": "10.0.0.6/32",
+                "ifconfig_hn0_alias3": "ether 00:11:22:33:44:55",
+                "ifconfig_hn0_alias4": "inet 10.0.0.10-12/32",
+                "ifconfig_hn0_alias6": "inet 10.0.0.99/32",  # after a gap
+            },
+            [
+                [IF, "lagg0", "inet", "10.0.0.4/24"],
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "2001:db8::4/64"],
+                [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
+                [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
+                [IF, "lagg0", "inet", "10.0.0.6/32", "alias"],
+                [IF, "lagg0", "up"],
+            ],
+        ),
+        (
+            # network.subr's compatibility: an IPv6 address without inet6.
+            {"ifconfig_hn0": "DHCP", "ifconfig_hn0_ipv6": "2001:db8::4/64"},
+            [
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "2001:db8::4/64"],
+                [IF, "lagg0", "up"],
+                ["/sbin/dhclient", "-b", "lagg0"],
+            ],
+        ),
+        ({}, []),
+        ({"ifconfig_hn1": "DHCP"}, []),
+    ],
+)
+def test_lagg_gets_hns_rc_conf_configuration(env, expected):
+    assert hvtools.lagg_config_commands(env, "hn0", "lagg0") == expected
+
+
+def test_aliases_are_bounded():
+    env = {
+        f"ifconfig_hn0_alias{n}": f"inet 10.0.{n // 256}.{n % 256}/32"
+        for n in range(600)
+    }
+    assert len(hvtools.rc_aliases(env, "hn0")) == hvtools.MAX_ALIASES
+
+
+# End to end: the built program, installed in a simulated VM, run by devd.
+
+VF_UP = {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"}
+
+
+@pytest.fixture
+def vm(root, dist, sim):
+    vm = VM(root, dist, sim)
+    sim.add_interface("hn0", inet=["10.0.0.4/24"], inet6=["2001:db8::4/64"])
+    vm.devd.pump()  # hn0's own IFATTACH: not a VF, nothing happens
+    return vm
+
+
+def bring_vf_up(vm):
+    """The VF attaches and comes up (as hyperv_vfattach's detached process
+    does after hyperv_vf_delay; the delay itself is tested there)."""
+    vm.sim.add_vf("hn0", "mce0")
+    vm.sim.pop_events()
+    assert vm.program("/sbin/ifconfig", "mce0", "up").returncode == 0
+
+
+def test_e2e_dhcp_vf_attach_to_lagg(vm):
+    vm.rc_conf(
+        'ifconfig_hn0="SYNCDHCP"\n'
+        'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+        'hyperv_vf_delay="2"\n'
+    )
+    vm.sim.start_dhclient("hn0")
+    vm.sim.set_lease("lagg0", "10.0.0.4/24", router="10.0.0.1")
+    vm.sim.add_vf("hn0", "mce0")
+    mark = len(vm.sim.calls())
+    (attach,) = vm.devd.pump()  # IFATTACH mce0: returns at once
+    assert attach[1].returncode == 0
+    vm.wait_for_call(["ifconfig", "mce0", "up"])
+    handled = vm.devd.pump()  # VF_UP hn0, then IFATTACH lagg0
+    assert [command.split("/")[-1] for command, _ in handled] == [
+        "hyperv_vfup hn0",
+        "hyperv_vfattach lagg0 0",
+    ]
+    assert all(result.returncode == 0 for _, result in handled)
+    mutations = vm.mutations_since(mark)
+    assert [argv for argv in mutations if argv[1] != "hn0"] == [
+        ["ifconfig", "mce0", "up"],
+        ["ifconfig", "lagg0", "create"],
+        [
+            "ifconfig",
+            "lagg0",
+            "laggproto",
+            "failover",
+            "laggport",
+            "hn0",
+            "laggport",
+            "mce0",
+        ],
+        ["ifconfig", "lagg0", "inet6", "no_dad"],
+        ["pkill", "-F", "/var/run/dhclient/dhclient.hn0.pid", "-x", "dhclient"],
+        ["ifconfig", "lagg0", "inet6", "-ifdisabled"],
+        ["ifconfig", "lagg0", "inet6", "2001:db8::4/64"],
+        ["ifconfig", "lagg0", "up"],
+        ["dhclient", "lagg0"],
+    ]
+    # What is left of hn0's addresses once it is a port and its dhclient
+    # is gone (the kernel drops a port's IPv6) is removed before lagg0 is
+    # configured.
+    hn0 = [i for i, argv in enumerate(mutations) if argv[1] == "hn0"]
+    assert all(mutations[i][-1] == "-alias" for i in hn0)
+    assert all(4 < i < 5 + len(hn0) for i in hn0)
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+    assert vm.addresses("hn0") == []
+    assert vm.addresses("lagg0") == ["10.0.0.4/24", "2001:db8::4/64"]
+    assert list(vm.sim.dhclients()) == ["lagg0"]
+    assert [r["gateway"] for r in vm.sim.routes() if r["interface"] == "lagg0"] == [
+        "10.0.0.1"
+    ]
+
+
+def test_e2e_static_ipv4_ipv6_and_aliases_move_to_the_lagg(vm):
+    vm.rc_conf(
+        'ifconfig_hn0="inet 10.0.0.4/24"\n'
+        'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+        'ifconfig_hn0_alias0="inet 10.0.0.5/32"\n'
+        'ifconfig_hn0_alias1="inet6 2001:db8::5/64"\n'
+    )
+    bring_vf_up(vm)
+    mark = len(vm.sim.calls())
+    handled = vm.devd.pump()
+    assert handled[0][1].returncode == 0, handled[0][1].stderr
+    assert ["ifconfig", "lagg0", "inet", "10.0.0.4/24"] in vm.mutations_since(mark)
+    assert not any(argv[0] in ("dhclient", "pkill") for argv in vm.calls_since(mark))
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+    assert vm.addresses("hn0") == []
+    assert sorted(vm.addresses("lagg0")) == [
+        "10.0.0.4/24",
+        "10.0.0.5/32",
+        "2001:db8::4/64",
+        "2001:db8::5/64",
+    ]
+
+
+def test_e2e_async_dhcp_and_an_old_style_pid_file(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.start_dhclient("hn0", pidfile="old")
+    bring_vf_up(vm)
+    mark = len(vm.sim.calls())
+    vm.devd.pump()
+    assert ["pkill", "-F", "/var/run/dhclient.hn0.pid", "-x", "dhclient"] in (
+        vm.mutations_since(mark)
+    )
+    assert ["dhclient", "-b", "lagg0"] in vm.mutations_since(mark)
+    assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+def test_e2e_a_stale_pid_file_never_gets_another_process_killed(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.add_process(50500, "/usr/sbin/sshd")
+    pidfile = vm.root / "var/run/dhclient/dhclient.hn0.pid"
+    pidfile.write_text("50500\n")
+    bring_vf_up(vm)
+    ((_, result), *_) = vm.devd.pump()
+    assert result.returncode == 0, result.stderr
+    assert 50500 in vm.sim.processes()
+
+
+def test_e2e_second_vf_up_after_migration_readds_the_vf(vm):
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    bring_vf_up(vm)
+    vm.devd.pump()
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+    # Live migration: the VF goes, the lagg fails over to hn0 ...
+    vm.sim.detach_vf("mce0")
+    vm.devd.pump()
+    assert vm.laggports("lagg0") == ["hn0"]
+    # ... and a VF comes back on the new host.
+    mark = len(vm.sim.calls())
+    bring_vf_up(vm)
+    handled = vm.devd.pump()
+    assert [result.returncode for _, result in handled] == [0]
+    assert vm.mutations_since(mark) == [
+        ["ifconfig", "mce0", "up"],
+        ["ifconfig", "lagg0", "laggport", "mce0"],
+    ]
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+    assert vm.addresses("lagg0") == ["10.0.0.4/24"]
+
+
+def test_e2e_vf_up_again_with_the_vf_already_a_port_changes_nothing(vm):
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    bring_vf_up(vm)
+    vm.devd.pump()
+    mark = len(vm.sim.calls())
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert vm.mutations_since(mark) == []
+
+
+def test_e2e_vf_detached_before_vf_up(vm):
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    bring_vf_up(vm)
+    vm.sim.detach_vf("mce0")
+    mark = len(vm.sim.calls())
+    result = vm.devd.deliver(VF_UP)[0][1]
+    assert (result.returncode, result.stdout) == (0, "hn0: VF was detached\n")
+    assert vm.mutations_since(mark) == []
+    assert vm.sim.interface("lagg0") is None
+    assert vm.addresses("hn0") == ["10.0.0.4/24", "2001:db8::4/64"]
+
+
+def test_e2e_lagg_creation_failing(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.start_dhclient("hn0")
+    bring_vf_up(vm)
+    vm.sim.fail(
+        ["ifconfig", "lagg0", "create"],
+        "ifconfig: SIOCIFCREATE2 (lagg0): Invalid argument",
+    )
+    mark = len(vm.sim.calls())
+    (_, result), *_ = vm.devd.pump()
+    assert result.returncode == hvtools.EX_OSERR
+    assert result.stderr == (
+        "hyperv_vfup: lagg0 creation failed "
+        "(ifconfig: SIOCIFCREATE2 (lagg0): Invalid argument)\n"
+    )
+    # hn0 keeps its configuration and its dhclient.
+    assert vm.mutations_since(mark) == [["ifconfig", "lagg0", "create"]]
+    assert vm.addresses("hn0") == ["10.0.0.4/24", "2001:db8::4/64"]
+    assert list(vm.sim.dhclients()) == ["hn0"]
+
+
+def test_e2e_lagg_set_up_failing_destroys_the_half_made_lagg(vm):
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    bring_vf_up(vm)
+    vm.sim.fail(["ifconfig", "lagg0", "laggproto"], "ifconfig: bad value", times=1)
+    (_, result), *_ = vm.devd.pump()
+    assert result.returncode == hvtools.EX_OSERR
+    assert vm.sim.interface("lagg0") is None
+    assert vm.addresses("hn0") == ["10.0.0.4/24", "2001:db8::4/64"]
+    # The next VF_UP starts afresh and succeeds.
+    vm.sim.pop_events()
+    assert vm.devd.deliver(VF_UP)[0][1].returncode == 0
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+
+
+def test_e2e_transparent_mode_never_makes_a_lagg(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.set_transparent(1)
+    vm.sim.add_vf("hn0", "mce0")
+    mark = len(vm.sim.calls())
+    vm.devd.pump()
+    assert vm.mutations_since(mark) == []
+    assert vm.sim.events() == []
+    assert vm.sim.interface("lagg0") is None
+
+
+def test_e2e_old_kernel(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.old_kernel()
+    vm.sim.add_vf("hn0", "mce0")
+    mark = len(vm.sim.calls())
+    vm.devd.pump()
+    assert vm.mutations_since(mark) == []
+    # A VF_UP (by hand) on a kernel without dev.hn.N.vf: one line, 69.
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert result.returncode == hvtools.EX_UNAVAILABLE
+    assert result.stderr == (
+        "hyperv_vfup: no dev.hn.0.vf: no hn0, or a kernel without VF support\n"
+    )
+    assert vm.mutations_since(mark) == []
+
+
+OVERRIDE = """#!/bin/sh
+echo "override for $1"
+echo "to stderr" >&2
+exit 3
+"""
+
+
+def test_e2e_override_runs_instead(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    override = vm.root / "usr/libexec/hyperv/hyperv_vfup.hn0"
+    override.write_text(OVERRIDE)
+    override.chmod(0o755)
+    bring_vf_up(vm)
+    mark = len(vm.sim.calls())
+    (_, result), *_ = vm.devd.pump()
+    assert (result.returncode, result.stdout, result.stderr) == (
+        3,
+        "override for hn0\n",
+        "to stderr\n",
+    )
+    assert vm.calls_since(mark) == []
+    assert vm.sim.interface("lagg0") is None
+
+
+def test_e2e_a_non_executable_override_is_ignored(vm):
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    override = vm.root / "usr/libexec/hyperv/hyperv_vfup.hn0"
+    override.write_text(OVERRIDE)
+    override.chmod(0o644)
+    bring_vf_up(vm)
+    (_, result), *_ = vm.devd.pump()
+    assert result.returncode == 0
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+
+
+@pytest.mark.parametrize(
+    "name", ["hn0/../../../bin/sh", "../hn0", "hn0.x", "mce0", "hn", "'hn0 hn1'"]
+)
+def test_e2e_names_are_validated_before_anything(vm, name):
+    # An override at the place a path trick would reach is never run.
+    (vm.root / "usr/libexec/hyperv/hyperv_vfup.x").write_text(OVERRIDE)
+    (vm.root / "usr/libexec/hyperv/hyperv_vfup.x").chmod(0o755)
+    mark = len(vm.sim.calls())
+    result = vm.applet("hyperv_vfup", name)
+    assert result.returncode == hvtools.EX_USAGE
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert vm.calls_since(mark) == []
+
+
+def test_e2e_two_vf_up_events_at_once(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+    vm.sim.start_dhclient("hn0")
+    bring_vf_up(vm)
+    mark = len(vm.sim.calls())
+    racing = [vm.start_applet("hyperv_vfup", "hn0") for _ in range(3)]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in racing]
+    assert results == [("", "", 0)] * 3
+    mutations = vm.mutations_since(mark)
+    assert mutations.count(["ifconfig", "lagg0", "create"]) == 1
+    # No errors: the only failing call is the probe that finds no lagg0.
+    failed = [c["argv"] for c in vm.sim.calls()[mark:] if c["status"] != 0]
+    assert failed == [["ifconfig", "lagg0"]]
+    assert vm.laggports("lagg0") == ["hn0", "mce0"]
+    assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+def test_e2e_vf_up_on_another_hn_uses_its_own_lagg(vm):
+    vm.sim.add_interface("hn1", inet=["10.1.0.4/24"])
+    vm.rc_conf('ifconfig_hn0="DHCP"\nifconfig_hn1="inet 10.1.0.4/24"\n')
+    vm.sim.add_vf("hn1", "mce1")
+    vm.sim.pop_events()
+    assert vm.program("/sbin/ifconfig", "mce1", "up").returncode == 0
+    handled = vm.devd.pump()
+    assert handled[0][0].endswith("/hyperv_vfup hn1")
+    assert vm.laggports("lagg1") == ["hn1", "mce1"]
+    assert vm.addresses("lagg1") == ["10.1.0.4/24"]
+    assert vm.sim.interface("lagg0") is None
+
+
+def test_route_restore_moves_a_link_local_gateways_scope():
+    routes = [("-inet", "10.0.0.1"), ("-inet6", "fe80::1%hn0")]
+    assert hvtools.route_restore_commands(routes, "hn0", "lagg0") == [
+        ["/sbin/route", "-n", "add", "-inet", "default", "10.0.0.1"],
+        ["/sbin/route", "-n", "add", "-inet6", "default", "fe80::1%lagg0"],
+    ]
+    assert hvtools.route_restore_commands([], "hn0", "lagg0") == []
+
+
+def default_routes(vm):
+    return sorted(
+        (r["inet6"], r["gateway"], r["interface"])
+        for r in vm.sim.routes()
+        if r["destination"] == "default"
+    )
+
+
+def test_e2e_static_default_routes_follow_the_configuration(vm):
+    vm.rc_conf(
+        'ifconfig_hn0="inet 10.0.0.4/24"\n'
+        'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+        'defaultrouter="10.0.0.1"\n'
+        'ipv6_defaultrouter="2001:db8::1"\n'
+    )
+    vm.sim.add_route("default", "10.0.0.1", "hn0")
+    vm.sim.add_route("default", "2001:db8::1", "hn0", inet6=True)
+    bring_vf_up(vm)
+    (_, result), *_ = vm.devd.pump()
+    assert (result.returncode, result.stderr) == (0, "")
+    assert default_routes(vm) == [
+        (False, "10.0.0.1", "lagg0"),
+        (True, "2001:db8::1", "lagg0"),
+    ]
+
+
+def test_e2e_dhcp_gets_its_default_route_on_the_lagg(vm):
+    vm.rc_conf('ifconfig_hn0="SYNCDHCP"\n')
+    vm.sim.start_dhclient("hn0")
+    vm.sim.add_route("default", "10.0.0.1", "hn0")
+    vm.sim.set_lease("lagg0", "10.0.0.4/24", router="10.0.0.1")
+    bring_vf_up(vm)
+    (_, result), *_ = vm.devd.pump()
+    assert (result.returncode, result.stderr) == (0, "")
+    assert default_routes(vm) == [(False, "10.0.0.1", "lagg0")]
+
+
+def test_e2e_a_bad_rc_conf_word_does_not_keep_dhclient_from_starting(vm):
+    vm.rc_conf(
+        'ifconfig_hn0="DHCP"\n'
+        'ifconfig_hn0_alias0="inet 10.0.0.300/32"\n'
+        'ifconfig_hn0_alias1="inet 10.0.0.6/32"\n'
+    )
+    vm.sim.set_lease("lagg0", "10.0.0.4/24")
+    bring_vf_up(vm)
+    (_, result), *_ = vm.devd.pump()
+    assert result.returncode == hvtools.EX_OSERR
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(
+        "hyperv_vfup: /sbin/ifconfig lagg0 inet 10.0.0.300/32 alias: "
+    )
+    assert sorted(vm.addresses("lagg0")) == ["10.0.0.4/24", "10.0.0.6/32"]
+    assert list(vm.sim.dhclients()) == ["lagg0"]

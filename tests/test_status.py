@@ -1,0 +1,266 @@
+"""hvtools status: the table and the warnings (pure), the applet on the
+example VM, and on the simulator after a VF bring-up."""
+
+import os
+import subprocess
+
+import pytest
+from vfvm import VM
+
+import hvtools
+from conftest import hv_env
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(TOP, "examples", "azure-vm")
+
+IFCONFIG = """\
+hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	ether 00:15:5d:0a:0b:0c
+	inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2
+mce0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	ether 00:15:5d:0a:0b:0c
+hn1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	ether 00:15:5d:0a:0b:0d
+	inet 10.1.0.4 netmask 0xffffff00 broadcast 10.1.0.255
+lagg0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	ether 00:15:5d:0a:0b:0c
+	inet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255
+	inet6 fe80::215:5dff:fe0a:b0c%lagg0 prefixlen 64 scopeid 0x5
+	inet6 2001:db8::4 prefixlen 64
+	laggproto failover lagghash l2,l3,l4
+	laggport: mce0 flags=5<MASTER,ACTIVE>
+	laggport: hn0 flags=0<>
+lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384
+	inet 127.0.0.1 netmask 0xff000000
+"""
+
+ENV = {
+    "ifconfig_hn0": "SYNCDHCP",
+    "ifconfig_hn1": "inet 10.1.0.4/24",
+    "hyperv_vf_delay": "120",
+}
+
+
+def rows(vfs=None, env=None, text=IFCONFIG):
+    vfs = {"hn0": "mce0", "hn1": ""} if vfs is None else vfs
+    return hvtools.status_rows(
+        hvtools.parse_ifconfig(text), vfs, ENV if env is None else env
+    )
+
+
+def test_rows_show_each_hn_with_its_vf_lagg_and_addresses():
+    hn0, hn1 = rows()
+    assert (hn0.name, hn0.ether, hn0.vf, hn0.lagg) == (
+        "hn0",
+        "00:15:5d:0a:0b:0c",
+        "mce0",
+        "lagg0",
+    )
+    assert hn0.ports == ["mce0", "hn0"]
+    # The lagg carries hn0's addresses; link-local ones are left out.
+    assert hn0.addresses == ["10.0.0.4/24", "2001:db8::4/64"]
+    assert hn0.mode == "DHCP"
+    assert (hn1.vf, hn1.lagg, hn1.ports) == (None, None, [])
+    assert hn1.addresses == ["10.1.0.4/24"]
+    assert hn1.mode == "static"
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({"ifconfig_hn1": "DHCP"}, "DHCP"),
+        ({"ifconfig_DEFAULT": "SYNCDHCP"}, "DHCP"),
+        ({"ifconfig_hn1_ipv6": "inet6 2001:db8::5/64"}, "static"),
+        ({}, "none"),
+    ],
+)
+def test_mode_follows_rc_conf(env, mode):
+    assert rows(env=env)[1].mode == mode
+
+
+def test_table_is_aligned():
+    text = hvtools.format_status(rows())
+    lines = text.splitlines()
+    assert lines[0].split() == ["IF", "MAC", "VF", "LAGG", "PORTS", "MODE", "ADDRESSES"]
+    assert lines[1].split() == [
+        "hn0",
+        "00:15:5d:0a:0b:0c",
+        "mce0",
+        "lagg0",
+        "mce0,hn0",
+        "DHCP",
+        "10.0.0.4/24",
+        "2001:db8::4/64",
+    ]
+    assert lines[2].split() == [
+        "hn1",
+        "00:15:5d:0a:0b:0d",
+        "-",
+        "-",
+        "-",
+        "static",
+        "10.1.0.4/24",
+    ]
+    column = lines[0].index("MODE")
+    assert all(line[column - 2 : column] == "  " for line in lines)
+    assert lines[1][column:].startswith("DHCP")
+
+
+def warnings(transparent=False, vflist="mce0", devd=True, env=ENV, text=IFCONFIG):
+    found = rows(env=env, text=text)
+    return hvtools.status_warnings(found, env, transparent, vflist, devd)
+
+
+def test_no_warnings_when_all_is_well():
+    assert warnings() == []
+
+
+def test_warns_of_transparent_mode():
+    (warning,) = warnings(transparent=True)
+    assert "hw.hn.vf_transparent" in warning
+
+
+def test_warns_of_an_old_kernel():
+    (warning,) = warnings(vflist=None)
+    assert "hw.hn.vflist" in warning
+
+
+@pytest.mark.parametrize("delay", [None, "", "1", "0", "abc", "-5"])
+def test_warns_of_hyperv_vf_delay_unset_or_below_2(delay):
+    env = dict(ENV)
+    if delay is None:
+        del env["hyperv_vf_delay"]
+    else:
+        env["hyperv_vf_delay"] = delay
+    (warning,) = warnings(env=env)
+    assert warning.startswith("hyperv_vf_delay ")
+
+
+@pytest.mark.parametrize("missing", ["mce0", "hn0"])
+def test_warns_of_a_lagg_missing_a_port(missing):
+    text = IFCONFIG.replace(f"\tlaggport: {missing} ", "\tnotaport: ")
+    assert warnings(text=text) == [f"lagg0 lacks port {missing}"]
+
+
+def test_warns_of_a_vf_without_its_lagg():
+    text = IFCONFIG.replace("lagg0:", "other0:")
+    assert warnings(text=text) == [
+        "hn0 has VF mce0 but no lagg0: VF_UP was not handled"
+    ]
+    # In transparent mode there is never a lagg.
+    assert len(warnings(text=text, transparent=True)) == 1
+
+
+def test_warns_when_devd_rules_are_missing():
+    (warning,) = warnings(devd=False)
+    assert "devd" in warning
+
+
+# The applet
+
+
+def status(root, dist, *args):
+    return subprocess.run(
+        [str(dist / "hvtools"), "status", *args],
+        env=hv_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_on_the_example_vm(dist):
+    result = status(EXAMPLE, dist)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:6] == [
+        "hn0",
+        "00:0d:3a:12:34:56",
+        "mce0",
+        "-",
+        "-",
+        "DHCP",
+    ]
+    assert lines[2].split()[5:] == ["static", "10.1.0.4/24", "2001:db8:1::4/64"]
+    assert len([line for line in lines if line.startswith("hn")]) == 2
+    warned = [line for line in lines if line.startswith("warning: ")]
+    assert len(warned) == 2
+    assert "hw.hn.vf_transparent" in warned[0]
+    assert "devd rules" in warned[1]
+
+
+def test_status_takes_no_arguments(dist):
+    result = status(EXAMPLE, dist, "hn0")
+    assert result.returncode == hvtools.EX_USAGE
+    assert result.stderr.startswith("status: usage")
+
+
+def test_status_is_not_linked(dist):
+    assert not (dist / "status").exists()
+    assert "status" not in hvtools.linked_applets()
+
+
+# On the simulator, after devd brought a VF up
+
+
+def status_table(vm):
+    result = subprocess.run(
+        [f"{vm.root}/usr/libexec/hyperv/hvtools", "status"],
+        env=vm.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    table = [line.split() for line in lines if not line.startswith("warning: ")]
+    return table, [line for line in lines if line.startswith("warning: ")]
+
+
+def test_status_after_a_vf_bring_up(root, dist, sim):
+    vm = VM(root, dist, sim)
+    vm.rc_conf(
+        'ifconfig_hn0="DHCP"\nifconfig_hn1="inet 10.1.0.4/24"\nhyperv_vf_delay="120"\n'
+    )
+    sim.add_interface("hn0", ether="00:15:5d:00:00:01", inet=["10.0.0.4/24"])
+    sim.add_interface("hn1", ether="00:15:5d:00:00:02", inet=["10.1.0.4/24"])
+    sim.set_lease("lagg0", "10.0.0.4/24")
+    sim.add_vf("hn0", "mce0")
+    sim.pop_events()
+    assert vm.program("/sbin/ifconfig", "mce0", "up").returncode == 0
+    vm.devd.pump()
+    mark = len(sim.calls())
+    table, warned = status_table(vm)
+    assert table[1:] == [
+        [
+            "hn0",
+            "00:15:5d:00:00:01",
+            "mce0",
+            "lagg0",
+            "hn0,mce0",
+            "DHCP",
+            "10.0.0.4/24",
+        ],
+        ["hn1", "00:15:5d:00:00:02", "-", "-", "-", "static", "10.1.0.4/24"],
+    ]
+    assert warned == []
+    assert vm.mutations_since(mark) == []
+    # Migration: the VF leaves, and comes back before its VF_UP is handled.
+    sim.detach_vf("mce0")
+    assert status_table(vm)[0][1][2:5] == ["-", "lagg0", "hn0"]
+    sim.add_vf("hn0", "mce0")
+    table, warned = status_table(vm)
+    assert table[1][2:5] == ["mce0", "lagg0", "hn0"]
+    assert warned == ["warning: lagg0 lacks port mce0"]
+
+
+def test_status_warns_on_the_simulator(root, dist, sim):
+    vm = VM(root, dist, sim)
+    (root / "etc/devd/hvtools.conf").unlink()
+    sim.set_transparent(1)
+    sim.add_interface("hn0")
+    _, warned = status_table(vm)
+    assert len(warned) == 3
+    assert "hw.hn.vf_transparent" in warned[0]
+    assert warned[1].startswith("warning: hyperv_vf_delay is unset")
+    assert "devd rules" in warned[2]

@@ -1,0 +1,85 @@
+"""A simulated Hyper-V VM with hvtools installed, driven the way devd drives
+it: shared by the VF bring-up and status tests."""
+
+import subprocess
+import time
+
+import build
+import devd
+from conftest import hv_env
+
+LIBEXEC = "/usr/libexec/hyperv"
+
+
+class VM:
+    def __init__(self, root, dist, sim):
+        self.root = root
+        self.sim = sim
+        build.install(str(root), "/usr", False, str(dist))
+        self.env = hv_env(root)
+        self.devd = devd.Devd(root, sim, self.env)
+
+    def rc_conf(self, text):
+        (self.root / "etc/rc.conf").write_text(text)
+
+    def applet(self, name, *args):
+        """Run an installed applet as devd would: sh -c "PATH ARGS"."""
+        command = " ".join([f"{self.root}{LIBEXEC}/{name}", *args])
+        return subprocess.run(
+            ["/bin/sh", "-c", command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def start_applet(self, name, *args):
+        return subprocess.Popen(
+            [f"{self.root}{LIBEXEC}/{name}", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def program(self, path, *args):
+        """Run a simulated system program (the administrator at a shell)."""
+        return subprocess.run(
+            [f"{self.root}{path}", *args], capture_output=True, text=True, timeout=60
+        )
+
+    def calls_since(self, mark):
+        return [c["argv"] for c in self.sim.calls()[mark:]]
+
+    def mutations_since(self, mark):
+        return [c["argv"] for c in self.sim.state()["log"][mark:] if c["mutating"]]
+
+    def wait_for_call(self, argv, timeout=30):
+        """Poll the simulator's call log until argv shows up; its time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(c["argv"] == argv for c in self.sim.calls()):
+                return time.monotonic()
+            time.sleep(0.05)
+        raise AssertionError(f"{argv} never called")
+
+    def interface(self, name):
+        return self.sim.interface(name)
+
+    def addresses(self, name):
+        iface = self.sim.interface(name)
+        inet = [f"{a['address']}/{a['prefixlen']}" for a in iface["inet"]]
+        inet6 = [
+            f"{a['address']}/{a['prefixlen']}"
+            for a in iface["inet6"]
+            if not a["address"].startswith("fe80:")
+        ]
+        return inet + inet6
+
+    def laggports(self, name):
+        text = self.sim.ifconfig_text(name)
+        return [
+            line.split()[1]
+            for line in text.splitlines()
+            if line.strip().startswith("laggport:")
+        ]
