@@ -328,6 +328,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # (name, operator, value) to be expanded in file order by rc_evaluate().
 
 DEFAULT_RC_CONF_FILES = "/etc/rc.conf /etc/rc.conf.local"
+RC_WARNINGS = 5  # warnings about skipped statements, per file
 
 # Unquoted characters that need no sh processing in an assignment's value.
 _PLAIN = (
@@ -705,10 +706,17 @@ def load_rc_conf(services=("netif",), texts=None):
         # /etc/defaults/rc.conf defines source_rc_confs with commands that
         # rc_sources() does itself; they are not the admin's to fix.
         if path != "/etc/defaults/rc.conf":
-            for lineno, reason in problems:
-                warn(f"{path}:{lineno}: skipped: {reason}")
+            _warn_skipped(path, problems)
         rc_evaluate(assignments, env)
     return env
+
+
+def _warn_skipped(path, problems):
+    # A few lines say what is wrong; a flood would bury it (and syslog).
+    for lineno, reason in problems[:RC_WARNINGS]:
+        warn(f"{path}:{lineno}: skipped: {reason}")
+    if len(problems) > RC_WARNINGS:
+        warn(f"{path}: {len(problems) - RC_WARNINGS} more statements skipped")
 
 
 # What network.subr makes of the variables.
@@ -1007,6 +1015,9 @@ def _request_address(ipaddress, key, text):
     ):
         if getattr(address, flag):
             raise _bad_request(f"{key}: {address} is a {kind} address")
+    # ipaddress calls it neither multicast nor a network's broadcast address.
+    if address.version == 4 and address.packed == b"\xff\xff\xff\xff":
+        raise _bad_request(f"{key}: {address} is the limited broadcast address")
     return address
 
 
@@ -1254,8 +1265,21 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
         for path, text in texts.items()
         if text is not None and text != before.get(path)
     }
+    for path in plan.files:
+        _check_rewritable(path, rc.get(path))
     plan.summary = _plan_summary(request, plan)
     return plan
+
+
+def _check_rewritable(path, text):
+    # An edit is only as faithful as the reading: a file with statements
+    # parse_rc() skipped is left for the administrator to fix.
+    problems = parse_rc(text)[1] if text else []
+    if problems:
+        lineno, reason = problems[0]
+        raise Failure(
+            EX_DATAERR, f"{path}:{lineno}: {reason}: not rewritten, fix it by hand"
+        )
 
 
 def replace_nameservers(text, servers):
@@ -1992,7 +2016,9 @@ def address_removal_commands(interface):
 
 def lagg_config_commands(env, hn, lagg):
     """hn's rc.conf configuration applied to lagg, in network.subr's order:
-    ifconfig_hnN, ifconfig_hnN_ipv6, ifconfig_hnN_aliasN, up, dhclient."""
+    ifconfig_hnN, ifconfig_hnN_ipv6, up, dhclient, then ifconfig_hnN_aliasN
+    (after dhclient, whose "ifconfig inet ADDR" replaces the first address).
+    """
     commands = []
     args = ifconfig_args(env, hn)
     if args:
@@ -2003,15 +2029,14 @@ def lagg_config_commands(env, hn, lagg):
             ipv6.insert(0, "inet6")  # network.subr's backward compatibility
         commands.append([IFCONFIG, lagg, "inet6", "-ifdisabled"])
         commands.append([IFCONFIG, lagg, *ipv6])
-    for alias in rc_aliases(env, hn):
-        commands.append([IFCONFIG, lagg, *alias, "alias"])
+    aliases = [[IFCONFIG, lagg, *a, "alias"] for a in rc_aliases(env, hn)]
     dhcp = is_dhcp_interface(env, hn)
-    if commands or dhcp:
+    if commands or aliases or dhcp:
         commands.append([IFCONFIG, lagg, "up"])
     if dhcp:
         background = [] if is_sync_dhcp(env, hn) else ["-b"]
         commands.append(["/sbin/dhclient", *background, lagg])
-    return commands
+    return commands + aliases
 
 
 def rc_aliases(env, ifname):
@@ -2256,7 +2281,11 @@ def write_file(path, data, mode=None, backup=False):
     temporary = os.path.join(
         os.path.dirname(real), f".{os.path.basename(real)}.hvtools-{os.getpid()}"
     )
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
+    _remove_stale_temporaries(real)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise Failure(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
     try:
         try:
             view = memoryview(data)
@@ -2274,10 +2303,41 @@ def write_file(path, data, mode=None, backup=False):
         if backup and old is not None:
             _link_over(real, f"{real}.bak")
         os.replace(temporary, real)
+    except OSError as e:
+        _unlink_quietly(temporary)
+        raise Failure(EX_IOERR, f"{path}: not written: {e.strerror}") from None
     except BaseException:
         _unlink_quietly(temporary)
         raise
     _sync_directory(os.path.dirname(real))
+
+
+def _remove_stale_temporaries(real):
+    # A run killed before its rename leaves .NAME.hvtools-PID (and
+    # NAME.bak.hvtools-PID) behind; a later run removes those of processes
+    # that are gone.  Our own PID's can only be a dead predecessor's.
+    directory, name = os.path.split(real)
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return  # creating the temporary file will say why
+    for entry in entries:
+        for prefix in (f".{name}.hvtools-", f"{name}.bak.hvtools-"):
+            pid = entry[len(prefix) :] if entry.startswith(prefix) else ""
+            if pid.isascii() and pid.isdigit() and not _is_running(int(pid)):
+                _unlink_quietly(os.path.join(directory, entry))
+
+
+def _is_running(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:
+        pass  # EPERM: someone else's, alive
+    return True
 
 
 def _link_over(source, target):
@@ -2356,8 +2416,12 @@ def usage_text():
         "",
         "Applets:",
     ]
+    synopses = {
+        name: f"{name} {applet.usage}".strip() for name, applet in APPLETS.items()
+    }
+    width = max(map(len, synopses.values()))
     for name, applet in APPLETS.items():
-        lines.append(f"  {(name + ' ' + applet.usage).strip():26} {applet.summary}")
+        lines.append(f"  {synopses[name]:{width}}  {applet.summary}")
     lines.append("")
     lines.append(
         "System paths resolve under $HVTOOLS_ROOT (default /). See hvtools(8)."
@@ -2370,7 +2434,8 @@ def run_applet(name, args):
     _applet = name
     applet = APPLETS[name]
     if args[:1] in (["--help"], ["-h"]):
-        sys.stdout.write(f"usage: {name} {applet.usage}".rstrip() + "\n")
+        command = name if applet.linked else f"{PROGRAM} {name}"
+        sys.stdout.write(f"usage: {command} {applet.usage}".rstrip() + "\n")
         sys.stdout.write(f"{applet.summary}\n")
         return EX_OK
     return applet.entry(args)

@@ -380,8 +380,12 @@ def report(rows, ceiling, gnu_floor, runs, rss_runs):
     scaling(rows)
     print(
         f"Peak RSS method: wait4() of a fork from a bare helper; /bin/true shows "
-        f"{ceiling / 1024:.1f} MB through it (the inherited ceiling, below the "
-        f"floor's {floor_kb / 1024:.1f} MB, so the figures hold)"
+        f"{ceiling / 1024:.1f} MB through it (the inherited ceiling; "
+        + (
+            f"below the floor's {floor_kb / 1024:.1f} MB, so the figures hold)"
+            if ceiling < floor_kb
+            else "NOT below the floor: these peak RSS figures are not valid)"
+        )
         + (
             f"; GNU time gives the floor {gnu_floor / 1024:.1f} MB."
             if gnu_floor

@@ -595,11 +595,11 @@ class Kernel:
             return EPROTONOSUPPORT
         if port.get("lagg") is not None:
             return EINVAL  # a stacked lagg
+        port["lp_lladdr"] = port["ether"]  # given back when it leaves
         if not info["ports"]:
             info["primary"] = port["name"]
             lagg["mtu"] = port["mtu"]
-            if not info.get("lladdr_set"):
-                lagg["ether"] = port["hwaddr"]
+            lagg["ether"] = port["ether"]
         else:
             port["mtu"] = lagg["mtu"]
         port["laggdev"] = lagg["name"]
@@ -615,11 +615,11 @@ class Kernel:
         info = lagg["lagg"]
         info["ports"].remove(port["name"])
         port["laggdev"] = None
-        port["ether"] = port["hwaddr"]
+        port["ether"] = port.pop("lp_lladdr", port["ether"])
         if info["primary"] == port["name"]:
             info["primary"] = info["ports"][0] if info["ports"] else None
             first = self.iface(info["primary"]) if info["primary"] else None
-            lladdr = first["hwaddr"] if first else "00:00:00:00:00:00"
+            lladdr = first["lp_lladdr"] if first else "00:00:00:00:00:00"
             if not destroying:
                 lagg["ether"] = lladdr
             for p in info["ports"]:
@@ -759,7 +759,7 @@ def ifconfig_status(k, iface, af=None):
         lines.append(f"\toptions={printb(options, IFCAP_BITS)}")
     if iface["ether"] is not None and af in (None, "ether", "link", "lladdr"):
         lines.append(f"\tether {iface['ether']}")
-        if iface["hwaddr"] not in (None, iface["ether"]) and iface.get("lagg") is None:
+        if iface["hwaddr"] not in (None, iface["ether"]):  # SIOCGHWADDR
             lines.append(f"\thwaddr {iface['hwaddr']}")
     if af in (None, "inet"):
         for a in iface["inet"]:
@@ -1089,9 +1089,7 @@ def ifconfig_commands(ctx, iface, af, args):
             1 <= len(o) <= 2 and all(c in "0123456789abcdef" for c in o) for o in octets
         ):
             ctx.errx("malformed link-level address")
-        iface["ether"] = iface["hwaddr"] = ":".join(o.zfill(2) for o in octets)
-        if iface.get("lagg") is not None:
-            iface["lagg"]["lladdr_set"] = True
+        iface["ether"] = ":".join(o.zfill(2) for o in octets)  # SIOCSIFLLADDR
         return exit_code
     if af == "inet":
         return ifconfig_inet(ctx, iface, addr, ridaddr, mask_plen_, broadcast or dest,

@@ -339,6 +339,7 @@ def test_failover_lagg_with_vf(hn0, root):
         "metric 0 mtu 1500\n"
         "\toptions=80018<VLAN_MTU,VLAN_HWTAGGING,LINKSTATE>\n"
         f"\tether {HN0_MAC}\n"
+        f"\thwaddr {hn0.interface('lagg0')['hwaddr']}\n"
         "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n"
         "\tlaggproto failover lagghash l2,l3,l4\n"
         "\tlaggport: hn0 flags=1<MASTER>\n"
@@ -949,3 +950,21 @@ def test_injected_failures_are_classified(hn0, root):
     assert run(root, "sysctl", "kern.hostname=x")[0] == 1
     assert [c["argv"][1] for c in hn0.mutating_calls()] == ["hn0", "kern.hostname=x"]
     assert hn0.interface("hn0")["up"] is True
+
+
+def test_lladdr_and_vlan(hn0, root):
+    assert run(root, "ifconfig", "hn0", "ether", "02:00:00:00:00:01") == (0, "", "")
+    text = hn0.ifconfig_text("hn0")
+    assert f"\tether 02:00:00:00:00:01\n\thwaddr {HN0_MAC}\n" in text
+    status, out, err = run(
+        root, "ifconfig", "vlan5", "create", "vlan", "5", "vlandev", "hn0"
+    )
+    assert (status, out, err) == (0, "", "")
+    text = hn0.ifconfig_text("vlan5")
+    assert "\tvlan: 5 vlanproto: 802.1q vlanpcp: 0 parent interface: hn0\n" in text
+    assert "\tgroups: vlan\n" in text
+    assert hn0.events()[-1] == {
+        "system": "ETHERNET",
+        "subsystem": "vlan5",
+        "type": "IFATTACH",
+    }

@@ -124,10 +124,10 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet", "10.0.0.4/24"],
                 [IF, "lagg0", "inet6", "-ifdisabled"],
                 [IF, "lagg0", "inet6", "2001:db8::4/64"],
+                [IF, "lagg0", "up"],
                 [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
                 [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
                 [IF, "lagg0", "inet", "10.0.0.6/32", "alias"],
-                [IF, "lagg0", "up"],
             ],
         ),
         (
@@ -138,6 +138,21 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet6", "2001:db8::4/64"],
                 [IF, "lagg0", "up"],
                 ["/sbin/dhclient", "-b", "lagg0"],
+            ],
+        ),
+        (
+            {"ifconfig_hn0": "SYNCDHCP", "ifconfig_hn0_alias0": "inet 10.0.0.5/32"},
+            [
+                [IF, "lagg0", "up"],
+                ["/sbin/dhclient", "lagg0"],
+                [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
+            ],
+        ),
+        (
+            {"ifconfig_hn0_alias0": "inet 10.0.0.5/32"},
+            [
+                [IF, "lagg0", "up"],
+                [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
             ],
         ),
         ({}, []),
