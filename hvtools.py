@@ -130,6 +130,11 @@ class Completed:
         self.stdout = stdout
         self.stderr = stderr
 
+    def cause(self):
+        """What a failure message quotes: the last line of stderr."""
+        lines = self.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit status {self.status}"
+
 
 def run(argv, check=True, timeout=120):
     """Run a system program, argv[0] an absolute system path, never via a shell.
@@ -188,8 +193,7 @@ def run(argv, check=True, timeout=120):
         b"".join(output[err_r]).decode("utf-8", "replace"),
     )
     if check and status != 0:
-        cause = done.stderr.strip().splitlines()[-1:] or [f"exit status {status}"]
-        raise Failure(EX_OSERR, f"{' '.join(argv)}: {cause[0]}")
+        raise Failure(EX_OSERR, f"{' '.join(argv)}: {done.cause()}")
     return done
 
 
@@ -598,12 +602,20 @@ class _Scanner:
 def _join_parts(parts):
     # Adjacent literal characters become one string; a value without
     # expansions becomes a plain str, the common case rc_evaluate skips.
+    # Each run is joined once: adding to a str a character at a time is
+    # quadratic (a 10 MB word took minutes).
     joined = []
+    literal = []
     for part in parts:
-        if part.__class__ is str and joined and joined[-1].__class__ is str:
-            joined[-1] += part
-        else:
-            joined.append(part)
+        if part.__class__ is str:
+            literal.append(part)
+            continue
+        if literal:
+            joined.append("".join(literal))
+            literal = []
+        joined.append(part)
+    if literal:
+        joined.append("".join(literal))
     if not joined:
         return ""
     if len(joined) == 1 and joined[0].__class__ is str:
@@ -1131,6 +1143,62 @@ def normalize_mac(text):
 
 
 # ---------------------------------------------------------------------------
+# netstat(1) -rn output: the default routes, both families from one run.
+
+_NETSTAT_FAMILIES = {"Internet:": "inet", "Internet6:": "inet6"}
+
+
+def parse_netstat_routes(text):
+    """{"inet": (gateway, netif) or None, "inet6": ...}: the first default
+    route of each family in `netstat -rn` output.
+
+    Each family's section ("Internet:", "Internet6:") starts with a header
+    naming the columns; a family without routes has no section.  A field
+    wider than its column pushes the next one along, so a row is split at
+    blanks and read in the header's order.  A gateway keeps its %scope.
+    """
+    routes = {"inet": None, "inet6": None}
+    family = columns = None
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if line[0] not in " \t" and len(words) == 1 and words[0].endswith(":"):
+            family = _NETSTAT_FAMILIES.get(words[0])
+            columns = None
+        elif family is None or routes[family] is not None:
+            continue
+        elif columns is None:
+            columns = _netstat_columns(words)
+            if columns is None:
+                family = None  # not a table this parser knows
+        elif words[columns[0]] == "default" and len(words) > columns[1]:
+            netif = words[columns[2]] if len(words) > columns[2] else None
+            routes[family] = (words[columns[1]], netif)
+    return routes
+
+
+def _netstat_columns(header):
+    # (Destination, Gateway, Netif) indexes; Destination must come first,
+    # the one column a row always fills.
+    try:
+        columns = tuple(header.index(n) for n in ("Destination", "Gateway", "Netif"))
+    except ValueError:
+        return None
+    return columns if columns[0] == 0 else None
+
+
+def default_routes():
+    """parse_netstat_routes() of this system: one program run for both
+    families.  A failing netstat is warned about and shows no route."""
+    done = run(["/usr/bin/netstat", "-rn"], check=False)
+    if done.status:
+        warn(f"netstat -rn: {done.cause()}")
+        return {"inet": None, "inet6": None}
+    return parse_netstat_routes(done.stdout)
+
+
+# ---------------------------------------------------------------------------
 # The applets.  Each takes its arguments and returns an exit status, or
 # raises Failure.
 
@@ -1222,7 +1290,7 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
     interfaces: parse_ifconfig(); rc: {path: text or None} of
     /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
     /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
-    {"inet" or "inet6": parse_route_get() of the default route}; dhclients:
+    parse_netstat_routes(), the default routes; dhclients:
     {interface: pidfile} of the dhclient processes running.
     """
     import ipaddress
@@ -1299,17 +1367,6 @@ def replace_nameservers(text, servers):
             lines[-1] += "\n"
         lines.extend(f"nameserver {s}\n" for s in servers)
     return "".join(lines)
-
-
-def parse_route_get(text):
-    """(gateway, interface) from `route -n get` output; None without a gateway."""
-    fields = {}
-    for line in text.splitlines():
-        key, colon, value = line.partition(":")
-        if colon:
-            fields[key.strip()] = value.strip()
-    gateway = fields.get("gateway")
-    return (gateway, fields.get("interface")) if gateway else None
 
 
 _RC_DEFAULTS = ("/etc/defaults/rc.conf", "/etc/defaults/vendor.conf")
@@ -1622,13 +1679,10 @@ def _read_rc_files():
 
 
 def _default_routes(request):
-    routes = {}
-    for family, gateway in (("inet", request.gateway), ("inet6", request.gateway6)):
-        if gateway and not request.dhcp:
-            flag = ["-inet6"] if family == "inet6" else []
-            done = run(["/sbin/route", "-n", "get", *flag, "default"], check=False)
-            routes[family] = parse_route_get(done.stdout) if done.status == 0 else None
-    return routes
+    # Only a static request with a gateway replaces a default route.
+    if request.dhcp or not (request.gateway or request.gateway6):
+        return {}
+    return default_routes()
 
 
 def _running_dhclients(names):
@@ -1647,11 +1701,9 @@ def _running_dhclients(names):
 
 def format_plan(plan):
     """--dry-run's output: the commands, then a unified diff per file."""
-    import difflib
-
     out = [" ".join(argv) + "\n" for argv in plan.commands]
     for path, (old, new) in plan.files.items():
-        diff = difflib.unified_diff(
+        diff = unified_diff(
             (old or "").splitlines(keepends=True),
             new.splitlines(keepends=True),
             path if old is not None else "/dev/null",
@@ -1659,6 +1711,117 @@ def format_plan(plan):
         )
         out.extend(line if line.endswith("\n") else line + "\n" for line in diff)
     return "".join(out)
+
+
+def unified_diff(old, new, fromfile, tofile):
+    """The lines difflib.unified_diff(old, new, fromfile, tofile) gives (three
+    lines of context), without the cost of importing difflib and re."""
+    out = []
+    hunk = []
+    for change in _diff_changes(old, new):
+        # difflib starts a new hunk after more than twice the context.
+        if hunk and change[0] - hunk[-1][1] > 6:
+            out.extend(_diff_hunk(old, new, hunk))
+            hunk = []
+        hunk.append(change)
+    if hunk:
+        out.extend(_diff_hunk(old, new, hunk))
+    return [f"--- {fromfile}\n", f"+++ {tofile}\n", *out] if out else []
+
+
+def _diff_hunk(old, new, changes):
+    i1, _, j1, _ = changes[0]
+    _, i2, _, j2 = changes[-1]
+    before, after = min(3, i1), min(3, len(old) - i2)
+    old_range = _diff_range(i1 - before, i2 + after)
+    new_range = _diff_range(j1 - before, j2 + after)
+    lines = [f"@@ -{old_range} +{new_range} @@\n"]
+    at = i1 - before
+    for c_i1, c_i2, c_j1, c_j2 in changes:
+        lines.extend(" " + line for line in old[at:c_i1])
+        lines.extend("-" + line for line in old[c_i1:c_i2])
+        lines.extend("+" + line for line in new[c_j1:c_j2])
+        at = c_i2
+    lines.extend(" " + line for line in old[at : i2 + after])
+    return lines
+
+
+def _diff_range(start, stop):
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
+
+
+def _diff_changes(a, b):
+    # The (i1, i2, j1, j2) where a[i1:i2] becomes b[j1:j2], as
+    # difflib.SequenceMatcher aligns them: the longest match (earliest in a,
+    # then in b) first, then the same on either side of it; in a b of 200
+    # lines or more, lines found in more than 1% of it start no match, but
+    # extend one.  Only the part between the common head and tail is
+    # searched (a tail of such lines only, difflib would not take as one
+    # block), and within a budget linear in its size: past it, what is left
+    # unmatched is a correct, if longer, change.
+    lo = 0
+    while lo < min(len(a), len(b)) and a[lo] == b[lo]:
+        lo += 1
+    ahi, bhi = len(a), len(b)
+    while ahi > lo and bhi > lo and a[ahi - 1] == b[bhi - 1]:
+        ahi, bhi = ahi - 1, bhi - 1
+    popular = set()
+    if len(b) >= 200:
+        counts = {}
+        for line in b:
+            counts[line] = counts.get(line, 0) + 1
+        popular = {line for line, n in counts.items() if n > len(b) // 100 + 1}
+    if popular.issuperset(a[ahi:]):
+        ahi, bhi = len(a), len(b)
+    b2j = {}
+    for j in range(lo, bhi):
+        if b[j] not in popular:
+            b2j.setdefault(b[j], []).append(j)
+    budget = 10 * (ahi + bhi - 2 * lo) + 10000
+    matches = [(0, 0, lo), (ahi, bhi, len(a) - ahi)]
+    queue = [(lo, ahi, lo, bhi)]
+    while queue and budget > 0:
+        alo, ahi, blo, bhi = queue.pop()
+        besti, bestj, size = alo, blo, 0
+        runs = {}  # j: length of the match ending at a[i - 1], b[j]
+        for i in range(alo, ahi):
+            found = b2j.get(a[i], ())
+            budget -= 1 + len(found)
+            if budget <= 0:
+                break
+            ends = {}
+            for j in found:
+                if j >= bhi:
+                    break
+                if j >= blo:
+                    k = ends[j] = runs.get(j - 1, 0) + 1
+                    if k > size:
+                        besti, bestj, size = i - k + 1, j - k + 1, k
+            runs = ends
+        while besti > alo and bestj > blo and a[besti - 1] == b[bestj - 1]:
+            besti, bestj, size = besti - 1, bestj - 1, size + 1
+        while (
+            besti + size < ahi
+            and bestj + size < bhi
+            and a[besti + size] == b[bestj + size]
+        ):
+            size += 1
+        if size and budget > 0:
+            matches.append((besti, bestj, size))
+            if alo < besti and blo < bestj:
+                queue.append((alo, besti, blo, bestj))
+            if besti + size < ahi and bestj + size < bhi:
+                queue.append((besti + size, ahi, bestj + size, bhi))
+    changes = []
+    i = j = 0
+    for mi, mj, size in sorted(matches):
+        if i < mi or j < mj:
+            changes.append((i, mi, j, mj))
+        i, j = mi + size, mj + size
+    return changes
 
 
 def apply_plan(plan):
@@ -1673,10 +1836,10 @@ def apply_plan(plan):
         log(" ".join(argv))
         done = run(argv, check=False)
         if done.status != 0 and not _already_done(argv, done):
-            cause = done.stderr.strip().splitlines()[-1:] or [f"status {done.status}"]
             raise Failure(
                 EX_OSERR,
-                f"{' '.join(argv)}: {cause[0]} (the files hold the new configuration)",
+                f"{' '.join(argv)}: {done.cause()}"
+                " (the files hold the new configuration)",
             )
 
 
@@ -1712,13 +1875,7 @@ def sysctl(oid):
         return done.stdout.strip()
     if "unknown oid" in done.stderr:
         return None
-    raise Failure(EX_OSERR, f"sysctl {oid}: {_cause(done)}")
-
-
-def _cause(done):
-    # The last line of a failed program's stderr, as run(check=True) quotes it.
-    lines = done.stderr.strip().splitlines()
-    return lines[-1] if lines else f"exit status {done.status}"
+    raise Failure(EX_OSERR, f"sysctl {oid}: {done.cause()}")
 
 
 def is_vf_transparent(value):
@@ -1793,7 +1950,7 @@ def _delayed_up(ifname, delay):
     time.sleep(delay)
     done = run([IFCONFIG, ifname, "up"], check=False)
     if done.status:
-        return report(Failure(done.status, f"ifconfig {ifname} up: {_cause(done)}"))
+        return report(Failure(done.status, f"ifconfig {ifname} up: {done.cause()}"))
     log(f"{ifname}: up")
     return EX_OK
 
@@ -1853,14 +2010,17 @@ def hyperv_vfup(args):
         return _add_vf_port(lagg, vf, parse_ifconfig(shown.stdout).get(lagg))
     _create_lagg(hn, vf, lagg)
     _stop_dhclient(hn)
-    routes = _default_routes_through(hn)
+    routes = _default_routes_through(hn, default_routes())
     for family, _ in routes:
         _step([ROUTE, "-n", "delete", family, "default"], required=False)
     for argv in address_removal_commands(_interface(hn)):
         _step(argv, required=False)
     failed = _apply_all(lagg_config_commands(load_rc_conf(), hn, lagg))
-    for argv in route_restore_commands(routes, hn, lagg):
-        if not _default_route(argv[3]):
+    restore = route_restore_commands(routes, hn, lagg)
+    # The lagg's dhclient may have added a default route of its own.
+    now = default_routes() if restore else {}
+    for argv in restore:
+        if now[argv[3].lstrip("-")] is None:
             _step(argv, required=False)
     if failed:
         more = f" (and {len(failed) - 1} more, see syslog)" if failed[1:] else ""
@@ -1891,7 +2051,7 @@ def _add_vf_port(lagg, vf, interface):
 def _create_lagg(hn, vf, lagg):
     done = run([IFCONFIG, lagg, "create"], check=False)
     if done.status:
-        raise Failure(EX_OSERR, f"{lagg} creation failed ({_cause(done)})")
+        raise Failure(EX_OSERR, f"{lagg} creation failed ({done.cause()})")
     log(f"{lagg}: created")
     try:
         for argv in new_lagg_commands(hn, vf, lagg):
@@ -1909,26 +2069,20 @@ def _stop_dhclient(hn):
         done = run(argv, check=False)
         # pkill: 0 signalled, 1 no dhclient had that PID.
         if done.status > 1:
-            warn(f"{' '.join(argv)}: {_cause(done)}")
+            warn(f"{' '.join(argv)}: {done.cause()}")
         elif done.status == 0:
             log(f"{hn}: dhclient stopped ({argv[2]})")
 
 
-def _default_route(family):
-    """(gateway, interface) of the default route of -inet or -inet6, or None."""
-    done = run([ROUTE, "-n", "get", family, "default"], check=False)
-    return parse_route_get(done.stdout) if done.status == 0 else None
-
-
-def _default_routes_through(hn):
+def _default_routes_through(hn, routes):
     # hn's default routes would keep leading out of a lagg port, and a
     # dhclient-script on the lagg leaves an existing default route alone.
-    routes = []
-    for family in ("-inet", "-inet6"):
-        route = _default_route(family)
+    found = []
+    for family in ("inet", "inet6"):
+        route = routes[family]
         if route is not None and route[1] == hn:
-            routes.append((family, route[0]))
-    return routes
+            found.append((f"-{family}", route[0]))
+    return found
 
 
 def _interface(name):
@@ -1944,7 +2098,7 @@ def _apply_all(commands):
         log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
         done = run(argv, check=False)
         if done.status:
-            failed.append(f"{' '.join(argv)}: {_cause(done)}")
+            failed.append(f"{' '.join(argv)}: {done.cause()}")
             log(failed[-1], 3)
     return failed
 
@@ -1956,7 +2110,7 @@ def _step(argv, required=True):
         return
     done = run(argv, check=False)
     if done.status:
-        warn(f"{' '.join(argv)}: {_cause(done)}")
+        warn(f"{' '.join(argv)}: {done.cause()}")
 
 
 # The planners: pure functions from what the system shows to the commands.
@@ -1977,8 +2131,8 @@ def dhclient_stop_commands(pidfiles):
 
 
 def route_restore_commands(routes, hn, lagg):
-    """Add hn's default routes back, now through lagg: [(family, gateway)]
-    from route get; a link-local gateway's %hn scope becomes %lagg."""
+    """Add hn's default routes back, now through lagg: [(-inet or -inet6,
+    gateway)]; a link-local gateway's %hn scope becomes %lagg."""
     commands = []
     for family, gateway in routes:
         address, percent, scope = gateway.partition("%")
@@ -2345,6 +2499,9 @@ def _link_over(source, target):
     _unlink_quietly(temporary)
     os.link(source, temporary)
     os.replace(temporary, target)
+    # rename(2) does nothing when both names are links of one file, as after
+    # a run killed between this link and its own rename.
+    _unlink_quietly(temporary)
 
 
 def _unlink_quietly(path):

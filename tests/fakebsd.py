@@ -2,11 +2,11 @@
 
 This is test code.  It models what hvtools touches on a FreeBSD 14 Hyper-V
 guest closely enough that an applet which works here should work there:
-ifconfig(8), sysctl(8), route(8), dhclient(8), pkill(1)/pgrep(1)/kill(1),
-lagg(4), hn(4) with its network VFs, and the devd(8) events the kernel
-raises.  Messages, output formats and exit statuses follow FreeBSD's sources
-(the comments at each say which); it must never be bent to make hvtools
-pass.
+ifconfig(8), sysctl(8), route(8), netstat(1) -rn, dhclient(8),
+pkill(1)/pgrep(1)/kill(1), lagg(4), hn(4) with its network VFs, and the
+devd(8) events the kernel raises.  Messages, output formats and exit
+statuses follow FreeBSD's sources (the comments at each say which); it must
+never be bent to make hvtools pass.
 
 Files
 -----
@@ -15,11 +15,11 @@ Files
 and every API call for its whole read-modify-write (the state file is
 replaced by rename), so concurrent calls are serialised.  ``install()``
 writes the programs /sbin/ifconfig, /sbin/sysctl, /sbin/route,
-/sbin/dhclient, /bin/pkill, /bin/pgrep and /bin/kill into $ROOT as sh
-wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``.  main() takes the
-program path first; root is two directories above it (HVTOOLS_ROOT is not
-used).  dhclient writes its pid file, and a lease's DNS servers go to
-$ROOT/etc/resolv.conf.
+/sbin/dhclient, /bin/pkill, /bin/pgrep, /bin/kill and /usr/bin/netstat into
+$ROOT as sh wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``.
+main() takes the program path first; root is the path without the
+program's place (HVTOOLS_ROOT is not used).  dhclient writes its pid
+file, and a lease's DNS servers go to $ROOT/etc/resolv.conf.
 
 The model
 ---------
@@ -66,6 +66,14 @@ The model
   already in table", exit 1); `route get` of a missing route prints
   "route: route has not been found" on stderr and exits 0, as FreeBSD 14's
   route_netlink.c does: callers must look for the "gateway:" line.
+  `netstat -rn` (also -4/-6/-f inet|inet6) prints the routing tables as
+  route.c does with -n: per family with routes, "Internet:"/"Internet6:",
+  the header "Destination Gateway Flags Netif Expire" (widths 18/18 for
+  inet, 33/29 for inet6; a wider field pushes the next one) and the rows,
+  in address order: gateway routes ("default"), and for each address of
+  an up interface a prefix route (link#INDEX, U) and a local route (UHS,
+  netif lo0; lo0's own IPv4 address: UH, no prefix route).  The routes
+  rc(8) would add (::/96 reject and the like) are not there.
 * Processes: a fake table; pids start at 50000 and are never real.
   dhclient adds one ("dhclient: IF", name dhclient); pkill/pgrep/kill see
   only this table.  A signal whose default action terminates removes the
@@ -132,6 +140,7 @@ PROGRAMS = (
     "bin/pkill",
     "bin/pgrep",
     "bin/kill",
+    "usr/bin/netstat",
 )
 FIRST_PID = 50000
 
@@ -1476,6 +1485,139 @@ def route_flush(ctx, args, qflag):
     return 0
 
 
+# -- netstat -----------------------------------------------------------------
+
+# route.c's column widths with -n (WID_DST_DEFAULT, WID_GW_DEFAULT): each is
+# followed by one space; Flags 6, Netif 8 (right-aligned), Expire 6.
+NETSTAT_WIDTHS = {False: (18, 18), True: (33, 29)}
+# route.c's rt_bits, in its order: the letters of the Flags column.
+ROUTE_FLAG_LETTERS = (
+    ("UP", "U"), ("GATEWAY", "G"), ("HOST", "H"), ("REJECT", "R"),
+    ("DYNAMIC", "D"), ("MODIFIED", "M"), ("STATIC", "S"), ("BLACKHOLE", "B"),
+)  # fmt: skip
+NETSTAT_FAMILIES = {"inet": False, "inet6": True}
+
+
+def netstat_usage(ctx):
+    ctx.err.append("usage: netstat -r [-46AnW] [-F fibnum] [-f address_family]\n")
+    raise Exit(64)
+
+
+def prog_netstat(ctx, args):
+    """netstat(1) -rn of FreeBSD 14 (route.c, route_netlink.c): "Routing
+    tables", then for each family that has routes (inet, then inet6) a blank
+    line, "Internet:" or "Internet6:", the column header and one row per
+    route; a family without routes prints nothing at all.  -4, -6 and
+    -f inet|inet6 select a family.  Only the routing tables with -n are
+    simulated (names would need a resolver)."""
+    ctx.mutating = False
+    opts = set()
+    families = (False, True)
+    args = list(args)
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        for i, ch in enumerate(word[1:], 1):
+            if ch == "f":
+                value = word[i + 1 :] or (args.pop(0) if args else None)
+                if value is None:
+                    ctx.warnx("option requires an argument -- f")
+                    netstat_usage(ctx)
+                if value not in NETSTAT_FAMILIES:
+                    ctx.errx(f"{value}: unknown address family")
+                families = (NETSTAT_FAMILIES[value],)
+                break
+            if ch in "46":
+                families = (ch == "6",)
+            elif ch in "rn":
+                opts.add(ch)
+            else:
+                ctx.warnx(f"illegal option -- {ch}")
+                netstat_usage(ctx)
+    if args or opts != {"r", "n"}:
+        ctx.errx("fakebsd: only netstat -rn [-4|-6|-f inet|inet6] is simulated", 64)
+    ctx.print("Routing tables")
+    for inet6 in families:
+        rows = netstat_rows(ctx.k, inet6)
+        if not rows:
+            continue
+        wid_dst, wid_gw = NETSTAT_WIDTHS[inet6]
+        ctx.print()
+        ctx.print("Internet6:" if inet6 else "Internet:")
+        ctx.print(
+            f"{'Destination':<{wid_dst}} {'Gateway':<{wid_gw}} {'Flags':<6} "
+            f"{'Netif':>8} {'Expire':>6}"
+        )
+        for destination, gateway, flags, netif in rows:
+            # p_sockaddr(): with -n nothing is cut; what sticks out of a
+            # column is taken from the next one.
+            gw_width = wid_gw - max(0, len(destination) - wid_dst)
+            flags_width = 6 - max(0, len(gateway) - max(gw_width, 0))
+            ctx.print(
+                f"{destination:<{wid_dst}} {gateway:<{max(gw_width, 0)}} "
+                f"{flags:<{max(flags_width, 0)}} {netif:>8.8}"
+            )
+    return 0
+
+
+def netstat_rows(k, inet6):
+    """(destination, gateway, flags, netif) of a family, in the radix tree's
+    order: the gateway routes, and what the kernel adds for each address of
+    an up interface: a local host route through lo0 and a prefix route (a
+    loopback interface's IPv4 address gets a host route only)."""
+    full = 128 if inet6 else 32
+    rows = {}
+
+    def add(address, plen, scope, row):
+        # The radix key: a link-local address carries its scope (KAME's
+        # embedded interface index in bytes 2 and 3).
+        if inet6:
+            key = bytearray(inet6_pton(address))
+            if scope is not None:
+                key[2:4] = scope.to_bytes(2, "big")
+        else:
+            key = inet_aton(address).to_bytes(4, "big")
+        rows.setdefault((bytes(key), plen), row)
+
+    for r in k.s["routes"]:
+        if r["inet6"] != inet6:
+            continue
+        flags = "".join(c for name, c in ROUTE_FLAG_LETTERS if name in r["flags"])
+        ifp = k.iface(r["interface"])
+        gateway = r["gateway"] or f"link#{ifp['index']}"
+        if r["destination"] == "default":
+            address, plen = ("::" if inet6 else "0.0.0.0"), 0  # noqa: S104
+        else:
+            address, _, length = r["destination"].partition("/")
+            plen = int(length or full)
+        row = (r["destination"], gateway, flags, r["interface"])
+        add(address, plen, None, row)
+    for iface in k.ifaces():
+        if not iface["up"]:
+            continue
+        link = f"link#{iface['index']}"
+        loopback = iface["driver"] == "lo"
+        for a in iface["inet6" if inet6 else "inet"]:
+            address, plen = a["address"], a["prefixlen"]
+            scoped = address.startswith("fe80:")
+            scope = iface["index"] if scoped else None
+            suffix = f"%{iface['name']}" if scoped else ""
+            local = "UH" if loopback and not inet6 else "UHS"
+            add(address, full, scope, (address + suffix, link, local, "lo0"))
+            if plen < full and not (loopback and not inet6):
+                net = netstat_network(address, plen, inet6)
+                row = (f"{net}{suffix}/{plen}", link, "U", iface["name"])
+                add(net, plen, scope, row)
+    return [rows[key] for key in sorted(rows)]
+
+
+def netstat_network(address, plen, inet6):
+    if inet6:
+        value = int.from_bytes(inet6_pton(address), "big")
+        value &= ((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1)
+        return inet6_ntop(value.to_bytes(16, "big"))
+    return ntoa(inet_aton(address) & plen_mask(plen))
+
+
 # -- dhclient ----------------------------------------------------------------
 
 
@@ -1742,6 +1884,7 @@ PROGRAM_FUNCS = {
     "pkill": prog_pkill,
     "pgrep": prog_pkill,
     "kill": prog_kill,
+    "netstat": prog_netstat,
 }
 
 
@@ -1885,6 +2028,8 @@ def _classify(ctx, argv):
         ctx.mutating = any("=" in a for a in args)
     elif program == "route":
         ctx.mutating = "get" not in args
+    elif program == "netstat":
+        ctx.mutating = False
     elif program in ("pkill", "kill"):
         ctx.mutating = not (args and args[0] in ("-0", "-s0"))
     else:  # dhclient; pgrep
@@ -1898,7 +2043,9 @@ def main(argv=None):
         return 2
     path = os.path.abspath(argv[0])
     program = os.path.basename(path)
-    root = os.path.dirname(os.path.dirname(path))
+    # The root is what is left of the path without the program's place.
+    rel = next((r for r in PROGRAMS if path.endswith(f"/{r}")), None)
+    root = path[: -len(rel) - 1] if rel else os.path.dirname(os.path.dirname(path))
     if program not in PROGRAM_FUNCS:
         sys.stderr.write(f"fakebsd: {program}: not a simulated program\n")
         return 127

@@ -18,7 +18,7 @@ HN0_MAC = "00:15:5d:0a:0b:0c"
 def run(root, program, *args):
     """Run an installed program: (status, stdout, stderr)."""
     path = None
-    for d in ("sbin", "bin"):
+    for d in ("sbin", "bin", "usr/bin"):
         candidate = os.path.join(str(root), d, program)
         if os.path.exists(candidate):
             path = candidate
@@ -586,6 +586,119 @@ def test_route_flush_is_logged(hn0, root):
     assert run(root, "route", "-n", "flush")[0] == 0
     assert hn0.routes() == []
     assert hn0.mutating_calls() == [{"argv": ["route", "-n", "flush"], "status": 0}]
+
+
+# ---------------------------------------------------------------------------
+# netstat -rn (usr.bin/netstat/route.c with -n)
+
+NETSTAT_HEADER4 = "Destination        Gateway            Flags     Netif Expire"
+NETSTAT_HEADER6 = (
+    "Destination                       Gateway                       "
+    "Flags     Netif Expire"
+)
+
+
+def test_netstat_rn(hn0, root):
+    hn0.add_interface(
+        "hn1",
+        ether="00:15:5d:0a:0b:0d",
+        inet=["10.1.0.4/24", "10.1.0.5/24"],
+        inet6=["2001:db8::4/64"],
+    )
+    hn0.add_interface("hn2", inet=["10.2.0.4/24"], up=False)
+    assert run(root, "route", "add", "-inet6", "default", "fe80::1%hn1")[0] == 0
+    assert run(root, "route", "add", "-net", "192.168.0.0/16", "10.0.0.254")[0] == 0
+    mark = len(hn0.calls())
+    status, out, err = run(root, "netstat", "-rn")
+    assert (status, err) == (0, "")
+    assert out == "\n".join(
+        [
+            "Routing tables",
+            "",
+            "Internet:",
+            NETSTAT_HEADER4,
+            "default            10.0.0.1           UGS         hn0",
+            "10.0.0.0/24        link#2             U           hn0",
+            "10.0.0.4           link#2             UHS         lo0",
+            "10.1.0.0/24        link#3             U           hn1",
+            "10.1.0.4           link#3             UHS         lo0",
+            "10.1.0.5           link#3             UHS         lo0",
+            "127.0.0.1          link#1             UH          lo0",
+            "192.168.0.0/16     10.0.0.254         UGS         hn0",
+            "",
+            "Internet6:",
+            NETSTAT_HEADER6,
+            "default                           "
+            "fe80::1%hn1                   UGS         hn1",
+            "::1                               "
+            "link#1                        UHS         lo0",
+            "2001:db8::/64                     "
+            "link#3                        U           hn1",
+            "2001:db8::4                       "
+            "link#3                        UHS         lo0",
+            "fe80::%lo0/64                     "
+            "link#1                        U           lo0",
+            "fe80::1%lo0                       "
+            "link#1                        UHS         lo0",
+            "fe80::%hn1/64                     "
+            "link#3                        U           hn1",
+            "fe80::215:5dff:fe0a:b0d%hn1       "
+            "link#3                        UHS         lo0",
+            "",
+        ]
+    )  # fmt: skip
+    assert [c["argv"] for c in hn0.calls()[mark:]] == [["netstat", "-rn"]]
+    assert hn0.mutating_calls()[-1]["argv"][0] == "route"
+
+
+def test_netstat_families_and_errors(hn0, root):
+    only4 = run(root, "netstat", "-rn", "-f", "inet")
+    assert only4 == run(root, "netstat", "-4rn") == run(root, "netstat", "-rnfinet")
+    assert only4[1].splitlines()[2:4] == ["Internet:", NETSTAT_HEADER4]
+    assert "Internet6:" not in only4[1]
+    # a family without routes has no section at all
+    assert run(root, "netstat", "-rn", "-6") == run(root, "netstat", "-rnf", "inet6")
+    hn0.add_interface("hn1", inet6=["2001:db8::4/64"])
+    hn0.add_route("default", "2001:db8::1", "hn1", inet6=True)
+    out = run(root, "netstat", "-nr", "-f", "inet6")[1].splitlines()
+    assert out[:5] == [
+        "Routing tables",
+        "",
+        "Internet6:",
+        NETSTAT_HEADER6,
+        "default                           "
+        "2001:db8::1                   UGS         hn1",
+    ]  # fmt: skip
+    assert run(root, "netstat", "-rn", "-f", "ipx") == (
+        1,
+        "",
+        "netstat: ipx: unknown address family\n",
+    )
+    status, _, err = run(root, "netstat", "-rnz")
+    assert status == 64
+    assert err.startswith("netstat: illegal option -- z\n")
+    assert hn0.mutating_calls() == []
+
+
+def test_netstat_a_wide_field_pushes_the_next_column(sim, root):
+    sim.add_interface("lagg0123", ether="00:15:5d:0a:0b:0d", inet6=["2001:db8::4/64"])
+    rows = run(root, "netstat", "-rn", "-6")[1].splitlines()
+    assert (
+        "fe80::215:5dff:fe0a:b0d%lagg0123  "
+        "link#2                        UHS         lo0"
+        in rows
+    )  # fmt: skip
+    assert (
+        "fe80::%lagg0123/64                "
+        "link#2                        U      lagg0123"
+        in rows
+    )  # fmt: skip
+    sim.add_route("default", "fe80::215:5dff:fe0a:b0e%lagg0123", "lagg0123", inet6=True)
+    assert (
+        "default                           "
+        "fe80::215:5dff:fe0a:b0e%lagg0123 UGS lagg0123"
+        in run(root, "netstat", "-rn", "-6")[1].splitlines()
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """hv_set_ifconfig: the host's IP request, checked, planned and applied."""
 
+import difflib
 import os
 import pathlib
+import random
 import shutil
 import socket
 import tempfile
@@ -547,6 +549,162 @@ def test_format_plan_prints_commands_then_diffs():
     assert "-nameserver 10.1.0.2\n+nameserver 10.1.0.3\n" in out
 
 
+# unified_diff: difflib's output without importing difflib.  Pairs of texts
+# are generated from a seed; each kind is a way texts change.
+
+
+def rc_lines(rng, count):
+    """rc.conf-like lines: mostly unique, with repeated blanks and comments."""
+    lines = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.1:
+            lines.append("\n")
+        elif roll < 0.15:
+            lines.append("# ----\n")
+        else:
+            lines.append(f'var{n}_{rng.randrange(10**6)}="value {n}"\n')
+    return lines
+
+
+def edited(rng, lines, edits, vocabulary):
+    """lines after random replacements, insertions, deletions and appends."""
+    lines = list(lines)
+    for _ in range(edits):
+        roll = rng.random()
+        where = rng.randrange(len(lines) + 1)
+        if roll < 0.3 and where < len(lines):
+            lines[where] = rng.choice(vocabulary)
+        elif roll < 0.55:
+            lines.insert(where, rng.choice(vocabulary))
+        elif roll < 0.8 and where < len(lines):
+            del lines[where]
+        else:
+            lines.extend(rng.choices(vocabulary, k=rng.randint(1, 3)))
+    return lines
+
+
+def without_final_newline(rng, lines):
+    if lines and rng.random() < 0.5:
+        lines[-1] = lines[-1].rstrip("\n")
+    return lines
+
+
+def diff_pair(kind, seed):
+    rng = random.Random(f"{kind}:{seed}")
+    if kind == "few distinct lines":  # difflib may align repeats otherwise
+        vocabulary = [f"line {n}\n" for n in range(rng.choice((2, 4, 8)))]
+        old = rng.choices(vocabulary, k=rng.randint(0, 30))
+        new = edited(rng, old, rng.randint(0, 6), vocabulary)
+    elif kind == "edits":
+        old = rc_lines(rng, rng.randint(0, 60))
+        new = edited(rng, old, rng.randint(0, 8), rc_lines(rng, 20))
+    elif kind == "no final newline":
+        old = without_final_newline(rng, rc_lines(rng, rng.randint(0, 20)))
+        new = edited(rng, old, rng.randint(0, 3), rc_lines(rng, 5))
+        new = without_final_newline(rng, new)
+    elif kind == "large, far-apart edits":  # past 200 lines difflib skips
+        old = rc_lines(rng, rng.randint(200, 3000))  # the frequent lines
+        new = list(old)
+        for _ in range(rng.randint(1, 4)):
+            where = rng.randrange(len(new))
+            new[where : where + rng.randint(0, 2)] = rc_lines(rng, rng.randint(0, 2))
+    else:  # "hvtools plans": how rc_set, rc_unset and replace_nameservers edit
+        text = "".join(rc_lines(rng, rng.choice((5, 50, 400))))
+        texts = {"/etc/rc.conf": text}
+        names = [a[0] for a in hvtools.parse_rc(text)[0]]
+        for _ in range(rng.randint(1, 5)):
+            name = rng.choice([*names, "ifconfig_hn1_alias0", "defaultrouter"])
+            if rng.random() < 0.3:
+                hvtools.rc_unset(texts, ["/etc/rc.conf"], name)
+            else:
+                hvtools.rc_set(texts, ["/etc/rc.conf"], name, f"10.{seed}.0.1")
+        old, new = text, texts["/etc/rc.conf"]
+        if rng.random() < 0.3:
+            servers = [f"10.0.0.{n}" for n in range(4)]
+            old = "".join(f"nameserver {s}\n" for s in rng.sample(servers, 3))
+            new = hvtools.replace_nameservers(old, rng.sample(servers, 2))
+        old, new = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    return old, new
+
+
+def patched(old, diff):
+    """A tiny patch(1): old with the hunks of diff applied, each one checked."""
+    assert diff[:2] == ["--- a\n", "+++ b\n"]
+    heads = [n for n, line in enumerate(diff) if line.startswith("@@ ")]
+    assert heads[0] == 2
+    out = []
+    at = 0
+    for head, end in zip(heads, [*heads[1:], len(diff)]):
+        assert diff[head].startswith("@@ -") and diff[head].endswith(" @@\n")
+        (a_start, a_len), (b_start, b_len) = (
+            (int(r.partition(",")[0]), int(r.partition(",")[2] or 1))
+            for r in diff[head][4:-4].split(" +")
+        )
+        start = a_start - 1 if a_len else a_start  # -N,0: after line N
+        assert start >= at
+        out.extend(old[at:start])
+        assert len(out) == (b_start - 1 if b_len else b_start)
+        at, added = start, len(out)
+        for line in diff[head + 1 : end]:
+            assert line[0] in " -+"
+            if line[0] in " -":
+                assert old[at] == line[1:]
+                at += 1
+            if line[0] in " +":
+                out.append(line[1:])
+        assert (at - start, len(out) - added) == (a_len, b_len)
+    return out + old[at:]
+
+
+DIFF_KINDS = (
+    "edits",
+    "no final newline",
+    "large, far-apart edits",
+    "hvtools plans",
+    "few distinct lines",
+)
+
+
+@pytest.mark.parametrize("kind", DIFF_KINDS)
+def test_unified_diff_is_difflibs(kind):
+    # Where a line repeats, difflib may align it with another copy: the diff
+    # may differ then, and must still be correct.
+    pairs = [diff_pair(kind, seed) for seed in range(400 if "large" in kind else 2000)]
+    differ = 0
+    for old, new in pairs:
+        diff = hvtools.unified_diff(old, new, "a", "b")
+        assert patched(old, diff) == new if diff else old == new, (old, new, diff)
+        if diff != list(difflib.unified_diff(old, new, "a", "b")):
+            differ += 1
+            repeats = len(set(old)) < len(old) or len(set(new)) < len(new)
+            assert repeats and kind != "hvtools plans", (old, new, diff)
+    assert differ <= len(pairs) * (0.4 if kind == "few distinct lines" else 0.02)
+
+
+def test_unified_diff_of_100000_lines():
+    rng = random.Random(5)
+    old = rc_lines(rng, 100_000)
+    new = list(old)
+    new[10] = "hostname=x\n"
+    new[90_000:90_001] = []
+    new.append('ifconfig_hn1="DHCP"\n')
+    diff = hvtools.unified_diff(old, new, "a", "b")
+    assert diff == list(difflib.unified_diff(old, new, "a", "b"))
+    other = rc_lines(rng, 100_000)
+    assert patched(old, hvtools.unified_diff(old, other, "a", "b")) == other
+
+
+def test_unified_diff_gives_up_searching_past_its_budget():
+    # 150 lines repeated, reordered: every line matches 666 others, the
+    # quadratic case; the search stops and the rest is one correct change
+    # (after the common first line).
+    old = [f"{n % 150}\n" for n in range(100_000)]
+    new = [f"{n * 7 % 150}\n" for n in range(100_000)]
+    assert hvtools._diff_changes(old, new) == [(1, 100_000, 1, 100_000)]
+    assert patched(old, hvtools.unified_diff(old, new, "a", "b")) == new
+
+
 # The applet, run as hv_kvp_daemon runs it (sh FILE) on the simulated FreeBSD
 
 HN0_MAC = "00:0d:3a:12:34:56"
@@ -655,6 +813,22 @@ def test_one_ipv4_address(run, root, vm):
     assert (root / "etc/resolv.conf").read_text() == RESOLV_CONF
     assert not (root / "etc/resolv.conf.bak").exists()
     assert [c["argv"][0] for c in vm.mutating_calls()] == ["ifconfig", "ifconfig"]
+
+
+def test_both_default_routes_come_from_one_netstat(run, root, vm):
+    result = set_ip(run, root, hn0_request(GATEWAY="10.0.0.9;2001:db8::1"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        "/sbin/route delete default",
+        "/sbin/route add default 10.0.0.9",
+        "/sbin/route add -inet6 default 2001:db8::1",
+    ]
+    assert [c["argv"] for c in vm.calls()] == [["ifconfig"], ["netstat", "-rn"]]
+    # Without a gateway to set, or with DHCP, no route is read.
+    for request in (hn0_request(GATEWAY=""), hn0_request(DHCP="1")):
+        mark = len(vm.calls())
+        assert set_ip(run, root, request, "--dry-run").returncode == 0
+        assert [c["argv"] for c in vm.calls()[mark:]] == [["ifconfig"]]
 
 
 def test_several_ipv4_addresses(run, root, vm):

@@ -507,12 +507,26 @@ def test_e2e_static_default_routes_follow_the_configuration(vm):
     vm.sim.add_route("default", "10.0.0.1", "hn0")
     vm.sim.add_route("default", "2001:db8::1", "hn0", inet6=True)
     bring_vf_up(vm)
+    mark = len(vm.sim.calls())
     (_, result), *_ = vm.devd.pump()
     assert (result.returncode, result.stderr) == (0, "")
     assert default_routes(vm) == [
         (False, "10.0.0.1", "lagg0"),
         (True, "2001:db8::1", "lagg0"),
     ]
+    # One netstat reads both families, before and after the lagg's set-up.
+    assert routing_calls(vm, mark) == [
+        ["netstat", "-rn"],
+        ["route", "-n", "delete", "-inet", "default"],
+        ["route", "-n", "delete", "-inet6", "default"],
+        ["netstat", "-rn"],
+        ["route", "-n", "add", "-inet", "default", "10.0.0.1"],
+        ["route", "-n", "add", "-inet6", "default", "2001:db8::1"],
+    ]
+
+
+def routing_calls(vm, mark):
+    return [argv for argv in vm.calls_since(mark) if argv[0] in ("netstat", "route")]
 
 
 def test_e2e_dhcp_gets_its_default_route_on_the_lagg(vm):
@@ -521,9 +535,16 @@ def test_e2e_dhcp_gets_its_default_route_on_the_lagg(vm):
     vm.sim.add_route("default", "10.0.0.1", "hn0")
     vm.sim.set_lease("lagg0", "10.0.0.4/24", router="10.0.0.1")
     bring_vf_up(vm)
+    mark = len(vm.sim.calls())
     (_, result), *_ = vm.devd.pump()
     assert (result.returncode, result.stderr) == (0, "")
     assert default_routes(vm) == [(False, "10.0.0.1", "lagg0")]
+    # dhclient brought the route back itself: nothing to restore.
+    assert routing_calls(vm, mark) == [
+        ["netstat", "-rn"],
+        ["route", "-n", "delete", "-inet", "default"],
+        ["netstat", "-rn"],
+    ]
 
 
 def test_e2e_a_bad_rc_conf_word_does_not_keep_dhclient_from_starting(vm):
