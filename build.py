@@ -59,7 +59,7 @@ fi
 [ -n "$hvtools_py" ] && exec "$hvtools_py" -I -S -B -c 'import sys
 sys.path[:0] = [sys.argv[1] + "/site-packages"]
 import hvtools
-hvtools.leave(hvtools.main(sys.argv[1:]))' "$0" "$@"
+hvtools.launch(sys.argv[1:])' "$0" "$@"
 echo "${0##*/}: no Python 3 found (set HVTOOLS_PYTHON or install python3)" >&2
 exit 127
 """
