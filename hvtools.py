@@ -120,6 +120,24 @@ def report(failure):
     return failure.status
 
 
+# The programs hvtools runs, where FreeBSD installs them.
+IFCONFIG = "/sbin/ifconfig"
+ROUTE = "/sbin/route"
+SYSCTL = "/sbin/sysctl"
+DHCLIENT = "/sbin/dhclient"
+NETSTAT = "/usr/bin/netstat"
+PKILL = "/bin/pkill"
+PGREP = "/bin/pgrep"
+# dhclient's pid file: current releases, then older ones.
+DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
+
+
+def dhclient_stop_commands(pidfiles):
+    """pkill for each dhclient pid file: -x dhclient signals the PID only
+    when that process is a dhclient (a stale file may name anything)."""
+    return [[PKILL, "-F", path, "-x", "dhclient"] for path in pidfiles]
+
+
 class Completed:
     """What a program did: its exit status and its output, as text."""
 
@@ -1191,7 +1209,7 @@ def _netstat_columns(header):
 def default_routes():
     """parse_netstat_routes() of this system: one program run for both
     families.  A failing netstat is warned about and shows no route."""
-    done = run(["/usr/bin/netstat", "-rn"], check=False)
+    done = run([NETSTAT, "-rn"], check=False)
     if done.status:
         warn(f"netstat -rn: {done.cause()}")
         return {"inet": None, "inet6": None}
@@ -1304,7 +1322,7 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
     for name in dict.fromkeys((ifname, target)):
         if name in dhclients and (name != target or not request.dhcp):
             pidfile = dhclients[name]
-            plan.commands.append(["/bin/pkill", "-F", pidfile, "-x", "dhclient"])
+            plan.commands.extend(dhclient_stop_commands([pidfile]))
     if target != ifname:
         # A lagg port carries no address of its own.
         _plan_removals(plan, ifname, _live_addresses(ipaddress, interfaces[ifname]))
@@ -1315,7 +1333,7 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if not running:
             sync = is_sync_dhcp(_rc_env(texts, netif), ifname)
-            plan.commands.append(["/sbin/dhclient", *([] if sync else ["-b"]), target])
+            plan.commands.append([DHCLIENT, *([] if sync else ["-b"]), target])
     else:
         _plan_live_static(plan, request, current)
         foreign = _plan_routes(ipaddress, plan, request, routes)
@@ -1530,7 +1548,7 @@ def _plan_live_static(plan, request, current):
     for family, address, n in wanted:
         if (family, address, n) not in current:
             plan.commands.append(
-                ["/sbin/ifconfig", plan.target, family, f"{address}/{n}", "alias"]
+                [IFCONFIG, plan.target, family, f"{address}/{n}", "alias"]
             )
 
 
@@ -1552,7 +1570,7 @@ def _plan_live_dhcp(ipaddress, plan, current, old_static, running):
 
 def _plan_removals(plan, target, items):
     for family, address, _ in items:
-        plan.commands.append(["/sbin/ifconfig", target, family, address, "-alias"])
+        plan.commands.append([IFCONFIG, target, family, address, "-alias"])
 
 
 def _plan_routes(ipaddress, plan, request, routes):
@@ -1579,8 +1597,8 @@ def _plan_routes(ipaddress, plan, request, routes):
                 )
                 foreign.add(family)
                 continue
-            plan.commands.append(["/sbin/route", "delete", *flag, "default"])
-        plan.commands.append(["/sbin/route", "add", *flag, "default", via])
+            plan.commands.append([ROUTE, "delete", *flag, "default"])
+        plan.commands.append([ROUTE, "add", *flag, "default", via])
     return foreign
 
 
@@ -1623,7 +1641,7 @@ def hv_set_ifconfig(args):
         warn(f"{args[0]}: unknown keys ignored: {_shown(keys)}")
     if not dry_run:
         lock("hv_set_ifconfig")
-    interfaces = parse_ifconfig(run(["/sbin/ifconfig"]).stdout)
+    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
     ifname, target = choose_interface(request, interfaces)
     plan = plan_set_ifconfig(
         request,
@@ -1692,7 +1710,7 @@ def _running_dhclients(names):
         for pattern in DHCLIENT_PIDFILES:
             pidfile = pattern.format(name)
             if os.path.isfile(root_path(pidfile)):
-                argv = ["/bin/pgrep", "-F", pidfile, "-x", "dhclient"]
+                argv = [PGREP, "-F", pidfile, "-x", "dhclient"]
                 if run(argv, check=False).status == 0:
                     running[name] = pidfile
                     break
@@ -1846,9 +1864,9 @@ def apply_plan(plan):
 def _already_done(argv, done):
     # pkill finding no dhclient (it exited meanwhile) and route finding no
     # default route to delete leave the state the plan wanted.
-    if argv[0] == "/bin/pkill":
+    if argv[0] == PKILL:
         return done.status == 1
-    return argv[:2] == ["/sbin/route", "delete"] and "not in table" in done.stderr
+    return argv[:2] == [ROUTE, "delete"] and "not in table" in done.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -1856,12 +1874,9 @@ def _already_done(argv, done):
 # network VF and its hn(4) in a failover lagg(4), so that the VM stays
 # reachable while live migration takes the VF away.  See hvtools(8).
 
-IFCONFIG = "/sbin/ifconfig"
-ROUTE = "/sbin/route"
 # Where the base system documents the per-interface override, whatever the
 # prefix hvtools itself is installed under.
 VFUP_OVERRIDE_DIR = "/usr/libexec/hyperv"
-DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
 MAX_DELAY = 3600  # seconds; also the cap of hyperv_vf_delay
 MIN_VF_DELAY = 2
 MAX_ALIASES = 256
@@ -1870,7 +1885,7 @@ OVERRIDE_TIMEOUT = 600
 
 def sysctl(oid):
     """The value of a sysctl OID, or None when the kernel does not know it."""
-    done = run(["/sbin/sysctl", "-n", oid], check=False)
+    done = run([SYSCTL, "-n", oid], check=False)
     if done.status == 0:
         return done.stdout.strip()
     if "unknown oid" in done.stderr:
@@ -2124,12 +2139,6 @@ def new_lagg_commands(hn, vf, lagg):
     ]
 
 
-def dhclient_stop_commands(pidfiles):
-    """pkill for each dhclient pid file: -x dhclient signals the PID only
-    when that process is a dhclient (a stale file may name anything)."""
-    return [["/bin/pkill", "-F", path, "-x", "dhclient"] for path in pidfiles]
-
-
 def route_restore_commands(routes, hn, lagg):
     """Add hn's default routes back, now through lagg: [(-inet or -inet6,
     gateway)]; a link-local gateway's %hn scope becomes %lagg."""
@@ -2189,7 +2198,7 @@ def lagg_config_commands(env, hn, lagg):
         commands.append([IFCONFIG, lagg, "up"])
     if dhcp:
         background = [] if is_sync_dhcp(env, hn) else ["-b"]
-        commands.append(["/sbin/dhclient", *background, lagg])
+        commands.append([DHCLIENT, *background, lagg])
     return commands + aliases
 
 

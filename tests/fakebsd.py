@@ -983,9 +983,7 @@ def ifconfig_commands(ctx, iface, af, args):
         elif word == "netmask":
             value = need_arg(word)
             i += 1
-            if af != "inet":
-                pass
-            else:
+            if af == "inet":
                 mask = inet_aton(value)
                 if mask is None:
                     ctx.errx(f"{value}: bad value")
