@@ -923,7 +923,9 @@ _REQUEST_KEYS = ("HWADDR", "IF_NAME", "IP_ADDR", "SUBNET", "GATEWAY", "DNS", "DH
 
 class Request:
     """A checked request.  inet and inet6 are [(address, prefixlen)] in the
-    host's order; every address is in its canonical spelling."""
+    host's order; every address is in its canonical spelling, and an IPv4
+    address in the subnet of an earlier one has prefixlen 32, as FreeBSD
+    wants its aliases."""
 
     __slots__ = (
         "dhcp", "dns", "gateway", "gateway6", "hwaddr", "ifname", "inet",
@@ -979,6 +981,7 @@ def parse_request(text):
         family.append((str(address), prefixlen))
     if not request.dhcp and not seen:
         raise _bad_request("DHCP=0 without an IP_ADDR")
+    request.inet = _alias_prefixes(ipaddress, request.inet)
     for entry in _request_list(fields, "GATEWAY"):
         gateway = _request_address(ipaddress, "GATEWAY", entry)
         if gateway.version == 4 and request.gateway is None:
@@ -989,6 +992,21 @@ def parse_request(text):
     if servers:
         request.dns = [str(_request_address(ipaddress, "DNS", s)) for s in servers]
     return request
+
+
+def _alias_prefixes(ipaddress, inet):
+    # FreeBSD wants one address of an IPv4 subnet with the subnet's netmask
+    # and every further one in it with a netmask of all ones (the Handbook,
+    # "Configuring IP aliases"); the host sends each with the subnet's.
+    subnets = []
+    result = []
+    for address, prefixlen in inet:
+        if any(ipaddress.IPv4Address(address) in subnet for subnet in subnets):
+            result.append((address, 32))
+        else:
+            subnets.append(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False))
+            result.append((address, prefixlen))
+    return result
 
 
 def _bad_request(message):

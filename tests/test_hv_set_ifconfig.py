@@ -58,7 +58,17 @@ def parse(**fields):
         (
             {"IP_ADDR": "10.1.0.4;10.1.0.5", "SUBNET": "255.255.255.0;255.255.0.0"},
             "inet",
-            [("10.1.0.4", 24), ("10.1.0.5", 16)],
+            [("10.1.0.4", 24), ("10.1.0.5", 32)],
+        ),
+        (
+            {"IP_ADDR": "10.1.0.4;10.2.0.5;10.1.0.6", "SUBNET": "24;16;24"},
+            "inet",
+            [("10.1.0.4", 24), ("10.2.0.5", 16), ("10.1.0.6", 32)],
+        ),
+        (
+            {"IP_ADDR": "10.1.0.5;10.1.0.4", "SUBNET": "32;24"},
+            "inet",
+            [("10.1.0.5", 32), ("10.1.0.4", 24)],
         ),
         (
             {"IP_ADDR": "10.1.0.4;2001:DB8:1:0::4", "SUBNET": "255.255.255.0;64"},
@@ -359,13 +369,13 @@ def test_plan_several_addresses_become_aliases_without_gaps():
     )
     assert new_text(p) == (
         'ifconfig_hn1="inet 10.1.0.4/24"\n'
-        'ifconfig_hn1_alias0="inet 10.1.0.5/24"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.5/32"\n'
         'ifconfig_hn1_alias1="inet6 2001:db8:1::5/64"\n'
         'defaultrouter="10.1.0.1"\n'
         'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64"\n'
     )
     assert commands(p) == [
-        "ifconfig hn1 inet 10.1.0.5/24 alias",
+        "ifconfig hn1 inet 10.1.0.5/32 alias",
         "ifconfig hn1 inet6 2001:db8:1::5/64 alias",
     ]
 
@@ -399,7 +409,7 @@ def test_plan_dhcp_to_static_stops_dhclient_and_replaces_the_route():
 def test_plan_static_to_dhcp():
     rc = {
         "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
-        'ifconfig_hn1_alias0="inet 10.1.0.5/24"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.5/32"\n'
         'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64 accept_rtadv"\n'
         'defaultrouter="10.1.0.1"\n'
         'ipv6_defaultrouter="2001:db8:9::1"\n'
@@ -838,10 +848,11 @@ def test_several_ipv4_addresses(run, root, vm):
         hn0_request(IP_ADDR="10.0.0.4;10.0.0.6;10.0.1.7", SUBNET="24;24;255.255.255.0"),
     )
     assert result.returncode == 0, result.stderr
-    assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/24", "10.0.1.7/24"]
+    # A further address in a subnet already there is a /32 alias on FreeBSD.
+    assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/32", "10.0.1.7/24"]
     env = rc_env(root)
     assert env["ifconfig_hn0"] == "inet 10.0.0.4/24"
-    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/32"
     assert env["ifconfig_hn0_alias1"] == "inet 10.0.1.7/24"
     assert "ifconfig_hn0_alias2" not in env
 
@@ -859,12 +870,12 @@ def test_mixed_ipv4_and_ipv6(run, root, vm):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "hn0: static 10.0.0.5/24 10.0.0.6/24 2001:db8::5/64 2001:db8::6/64"
+        "hn0: static 10.0.0.5/24 10.0.0.6/32 2001:db8::5/64 2001:db8::6/64"
         " gw 10.0.0.254 2001:db8::1 dns 2\n"
     )
     assert addresses(vm, "hn0") == [
         "10.0.0.5/24",
-        "10.0.0.6/24",
+        "10.0.0.6/32",
         "2001:db8::5/64",
         "2001:db8::6/64",
     ]
@@ -877,7 +888,7 @@ def test_mixed_ipv4_and_ipv6(run, root, vm):
         "inet 10.0.0.5/24",
         "inet6 2001:db8::5/64",
     )
-    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/32"
     assert env["ifconfig_hn0_alias1"] == "inet6 2001:db8::6/64"
     assert (env["defaultrouter"], env["ipv6_defaultrouter"]) == (
         "10.0.0.254",
