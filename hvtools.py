@@ -138,12 +138,19 @@ def dhclient_stop_commands(pidfiles):
     return [[PKILL, "-F", path, "-x", "dhclient"] for path in pidfiles]
 
 
+def dhclient_pidfiles(ifname):
+    """The dhclient pid files of an interface that exist, newest layout first."""
+    pidfiles = [pattern.format(ifname) for pattern in DHCLIENT_PIDFILES]
+    return [path for path in pidfiles if os.path.isfile(root_path(path))]
+
+
 class Completed:
     """What a program did: its exit status and its output, as text."""
 
-    __slots__ = ("status", "stderr", "stdout")
+    __slots__ = ("argv", "status", "stderr", "stdout")
 
-    def __init__(self, status, stdout, stderr):
+    def __init__(self, argv, status, stdout, stderr):
+        self.argv = argv
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
@@ -152,6 +159,10 @@ class Completed:
         """What a failure message quotes: the last line of stderr."""
         lines = self.stderr.strip().splitlines()
         return lines[-1] if lines else f"exit status {self.status}"
+
+    def failure(self):
+        """A failure message: the command, then cause()."""
+        return f"{' '.join(self.argv)}: {self.cause()}"
 
 
 def run(argv, check=True, timeout=120):
@@ -206,12 +217,13 @@ def run(argv, check=True, timeout=120):
     if pending:
         raise Failure(EX_TEMPFAIL, f"{' '.join(argv)}: no answer in {timeout} s")
     done = Completed(
+        argv,
         status,
         b"".join(output[out_r]).decode("utf-8", "replace"),
         b"".join(output[err_r]).decode("utf-8", "replace"),
     )
     if check and status != 0:
-        raise Failure(EX_OSERR, f"{' '.join(argv)}: {done.cause()}")
+        raise Failure(EX_OSERR, done.failure())
     return done
 
 
@@ -238,6 +250,106 @@ def lock(name, timeout=60):
                     EX_TEMPFAIL, f"{path}: still locked after {timeout} s"
                 ) from None
             time.sleep(0.05)
+
+
+def write_file(path, data, mode=None, backup=False):
+    """Replace a system file atomically, keeping its mode and owner.
+
+    The data goes to a temporary file in the same directory, is synced, then
+    renamed over the old file: a reader sees the old or the new file, whole.
+    A new file gets mode (default 0644).  With backup, the old file is kept
+    as PATH.bak (a hard link: the same bytes, mode and owner).
+    """
+    real = root_path(path)
+    try:
+        old = os.stat(real)
+    except FileNotFoundError:
+        old = None
+    temporary = os.path.join(
+        os.path.dirname(real), f".{os.path.basename(real)}.hvtools-{os.getpid()}"
+    )
+    _remove_stale_temporaries(real)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise Failure(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if old is not None:
+                os.fchmod(fd, old.st_mode & 0o7777)
+                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(fd, old.st_uid, old.st_gid)
+            else:
+                os.fchmod(fd, 0o644 if mode is None else mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if backup and old is not None:
+            _link_over(real, f"{real}.bak")
+        os.replace(temporary, real)
+    except OSError as e:
+        _unlink_quietly(temporary)
+        raise Failure(EX_IOERR, f"{path}: not written: {e.strerror}") from None
+    except BaseException:
+        _unlink_quietly(temporary)
+        raise
+    _sync_directory(os.path.dirname(real))
+
+
+def _remove_stale_temporaries(real):
+    # A run killed before its rename leaves .NAME.hvtools-PID (and
+    # NAME.bak.hvtools-PID) behind; a later run removes those of processes
+    # that are gone.  Our own PID's can only be a dead predecessor's.
+    directory, name = os.path.split(real)
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return  # creating the temporary file will say why
+    for entry in entries:
+        for prefix in (f".{name}.hvtools-", f"{name}.bak.hvtools-"):
+            pid = entry[len(prefix) :] if entry.startswith(prefix) else ""
+            if _is_number(pid) and not _is_running(int(pid)):
+                _unlink_quietly(os.path.join(directory, entry))
+
+
+def _is_running(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:
+        pass  # EPERM: someone else's, alive
+    return True
+
+
+def _link_over(source, target):
+    temporary = f"{target}.hvtools-{os.getpid()}"
+    _unlink_quietly(temporary)
+    os.link(source, temporary)
+    os.replace(temporary, target)
+    # rename(2) does nothing when both names are links of one file, as after
+    # a run killed between this link and its own rename.
+    _unlink_quietly(temporary)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _sync_directory(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------
@@ -267,6 +379,16 @@ def check_ifname(name):
     if not valid_ifname(name):
         raise Failure(EX_USAGE, f"invalid interface name {name!r}")
     return name
+
+
+def is_hn(name):
+    """hnN, an hn(4) interface."""
+    return name[:2] == "hn" and _is_number(name[2:])
+
+
+def _is_number(text):
+    # ASCII digits only: str.isdigit() takes any script's digits.
+    return text.isascii() and text.isdigit()
 
 
 # ---------------------------------------------------------------------------
@@ -303,10 +425,6 @@ def is_ip_address(text):
             return False
         return _is_ipv6(address)
     return _is_ipv4(text)
-
-
-def _is_number(text):
-    return text.isascii() and text.isdigit()
 
 
 def _is_ipv4(text):
@@ -350,6 +468,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # (name, operator, value) to be expanded in file order by rc_evaluate().
 
 DEFAULT_RC_CONF_FILES = "/etc/rc.conf /etc/rc.conf.local"
+_RC_DEFAULTS = ("/etc/defaults/rc.conf", "/etc/defaults/vendor.conf")
 RC_WARNINGS = 5  # warnings about skipped statements, per file
 
 # Unquoted characters that need no sh processing in an assignment's value.
@@ -673,16 +792,6 @@ def rc_evaluate(assignments, env):
     return env
 
 
-def rc_conf_files(env):
-    """The files of rc_conf_files, each once, in order (all of them when the
-    defaults do not set it)."""
-    seen = []
-    for path in env.get("rc_conf_files", DEFAULT_RC_CONF_FILES).split():
-        if path not in seen:
-            seen.append(path)
-    return seen
-
-
 def rc_sources(env, services=("netif",)):
     """The files rc.subr's load_rc_config sources, in its order:
     /etc/defaults/rc.conf and vendor.conf, the files of rc_conf_files, then
@@ -692,14 +801,13 @@ def rc_sources(env, services=("netif",)):
     A generator, because which files come next depends on what the earlier
     ones set: the caller evaluates each file into env before the next.
     """
-    if os.path.isfile(root_path("/etc/defaults/rc.conf")):
-        yield "/etc/defaults/rc.conf"
-        yield "/etc/defaults/vendor.conf"
+    if os.path.isfile(root_path(_RC_DEFAULTS[0])):
+        yield from _RC_DEFAULTS
         done = set()
         # source_rc_confs reads the list twice, the second time as the files
         # read the first time left it: they can add files, not drop any.
         for _ in range(2):
-            for path in rc_conf_files(env):
+            for path in env.get("rc_conf_files", DEFAULT_RC_CONF_FILES).split():
                 if path not in done:
                     done.add(path)
                     yield path
@@ -732,13 +840,27 @@ def load_rc_conf(services=("netif",), texts=None):
             texts[path] = text
         if text is None:
             continue
-        assignments, problems = parse_rc(text)
+        assignments, problems = rc_parsed(text)
         # /etc/defaults/rc.conf defines source_rc_confs with commands that
         # rc_sources() does itself; they are not the admin's to fix.
-        if path != "/etc/defaults/rc.conf":
+        if path != _RC_DEFAULTS[0]:
             _warn_skipped(path, problems)
         rc_evaluate(assignments, env)
     return env
+
+
+_PARSED = {}  # text: parse_rc(text), while few
+
+
+def rc_parsed(text):
+    """parse_rc(text), parsed once: hv_set_ifconfig's planner reads the same
+    few texts again and again (the variables, the names, each name's spans)."""
+    found = _PARSED.get(text)
+    if found is None:
+        if len(_PARSED) >= 32:
+            _PARSED.clear()
+        found = _PARSED[text] = parse_rc(text)
+    return found
 
 
 def _warn_skipped(path, problems):
@@ -883,13 +1005,13 @@ def rc_unset(texts, files, name):
 
 def rc_names(texts, files):
     """The names assigned in files."""
-    return {a[0] for path in files for a in parse_rc(texts.get(path) or "")[0]}
+    return {a[0] for path in files for a in rc_parsed(texts.get(path) or "")[0]}
 
 
 def _rc_spans(text, name):
     if not text:
         return []
-    return [(start, end) for n, _, start, end in parse_rc(text)[0] if n == name]
+    return [(start, end) for n, _, start, end in rc_parsed(text)[0] if n == name]
 
 
 def _rc_quote(value):
@@ -1073,7 +1195,7 @@ def _request_prefixlen(ipaddress, address, text):
     # IPv4: a prefix length (24 or /24) or a contiguous dotted netmask;
     # IPv6: a prefix length.
     digits = text[1:] if text.startswith("/") else text
-    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
+    if _is_number(digits) and len(digits) <= 3:
         if (digits == "0" or digits[0] != "0") and int(digits) <= (
             address.max_prefixlen
         ):
@@ -1104,21 +1226,15 @@ def _check_host(ipaddress, address, prefixlen):
 class Interface:
     """One interface as ifconfig(8) shows it."""
 
-    __slots__ = (
-        "ether", "flags", "groups", "inet", "inet6", "laggports",
-        "laggproto", "mtu", "name",
-    )  # fmt: skip
+    __slots__ = ("ether", "inet", "inet6", "laggports", "laggproto", "name")
 
-    def __init__(self, name, flags, mtu):
+    def __init__(self, name):
         self.name = name
-        self.flags = flags  # {"UP", "BROADCAST", ...}
-        self.mtu = mtu
         self.ether = None
         self.inet = []  # [(address, prefixlen)]
         self.inet6 = []  # [(address without %scope, prefixlen)]
         self.laggproto = None
         self.laggports = []
-        self.groups = []
 
 
 def parse_ifconfig(text):
@@ -1130,14 +1246,8 @@ def parse_ifconfig(text):
         if not words:
             continue
         if line[0] not in " \t":
-            name, _, rest = line.partition(": ")
-            flags = rest.partition("<")[2].partition(">")[0]
-            mtu = _word_after(words, "mtu")
-            current = interfaces[name.rstrip(":")] = Interface(
-                name.rstrip(":"),
-                set(flags.split(",")) - {""},
-                int(mtu) if mtu and mtu.isdigit() else None,
-            )
+            name = line.partition(": ")[0].rstrip(":")
+            current = interfaces[name] = Interface(name)
         elif current is not None:
             _parse_ifconfig_detail(current, words)
     return interfaces
@@ -1157,8 +1267,6 @@ def _parse_ifconfig_detail(interface, words):
         interface.laggproto = words[1]
     elif key == "laggport:" and len(words) > 1:
         interface.laggports.append(words[1])
-    elif key == "groups:":
-        interface.groups = words[1:]
 
 
 def _word_after(words, key):
@@ -1306,7 +1414,7 @@ def choose_interface(request, interfaces):
             if normalize_mac(interface.ether or "") == mac
         ]
         if len(matches) > 1:
-            matches = [n for n in matches if n[:2] == "hn" and n[2:].isdigit()]
+            matches = [n for n in matches if is_hn(n)]
         if len(matches) != 1:
             raise Failure(
                 EX_UNAVAILABLE, f"no single hn(4) interface has MAC {mac}: set IF_NAME"
@@ -1378,7 +1486,7 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
 def _check_rewritable(path, text):
     # An edit is only as faithful as the reading: a file with statements
     # parse_rc() skipped is left for the administrator to fix.
-    problems = parse_rc(text)[1] if text else []
+    problems = rc_parsed(text)[1] if text else []
     if problems:
         lineno, reason = problems[0]
         raise Failure(
@@ -1405,9 +1513,6 @@ def replace_nameservers(text, servers):
     return "".join(lines)
 
 
-_RC_DEFAULTS = ("/etc/defaults/rc.conf", "/etc/defaults/vendor.conf")
-
-
 def _rc_chains(rc):
     # The files of rc, in rc(8)'s order, that may be edited: the
     # rc_conf_files, and the rc.conf.d files of netif for the interfaces and
@@ -1426,7 +1531,7 @@ def _rc_chains(rc):
 def _rc_env(texts, files):
     env = {}
     for path in (*_RC_DEFAULTS, *files):
-        rc_evaluate(parse_rc(texts.get(path) or "")[0], env)
+        rc_evaluate(rc_parsed(texts.get(path) or "")[0], env)
     return env
 
 
@@ -1461,12 +1566,9 @@ def _plan_rc_interface(request, ifname, texts, netif):
     words6 = (first6 or ["inet6"]) + flags6
     want[f"{var}_ipv6"] = " ".join(words6) if first6 or flags6 else None
     for name in sorted(rc_names(texts, netif)):
-        suffix = name[len(var) + 1 :]
-        if name.startswith(f"{var}_alias") and (
-            suffix == "aliases" or suffix[5:].isdigit()
-        ):
+        if _is_alias_var(var, name) or name == f"{var}_aliases":
             want.setdefault(name, None)
-    want[f"ipv4_addrs_{var[len('ifconfig_') :]}"] = None
+    want[_ipv4_addrs_var(var)] = None
     _rc_apply(texts, netif, want)
 
 
@@ -1481,13 +1583,21 @@ def _ipv6_flags(value):
     return flags
 
 
+def _ipv4_addrs_var(var):
+    # ipv4_addrs_IF, of var ifconfig_IF.
+    return f"ipv4_addrs_{var[len('ifconfig_') :]}"
+
+
+def _is_alias_var(var, name):
+    # ifconfig_IF_aliasN, of var ifconfig_IF.
+    return name.startswith(f"{var}_alias") and name[len(var) + 6 :].isdigit()
+
+
 def _rc_static_addresses(ipaddress, env, ifname):
     # [(address, prefixlen)] that rc.conf gives the interface statically.
     var = rc_ifvar(ifname)
-    names = [var, f"{var}_ipv6", f"{var}_aliases", f"ipv4_addrs_{var[9:]}"]
-    names += [
-        n for n in env if n.startswith(f"{var}_alias") and n[len(var) + 6 :].isdigit()
-    ]
+    names = [var, f"{var}_ipv6", f"{var}_aliases", _ipv4_addrs_var(var)]
+    names += [n for n in env if _is_alias_var(var, n)]
     found = []
     for name in names:
         words = _words(env.get(name, ""))
@@ -1600,9 +1710,8 @@ def _plan_routes(ipaddress, plan, request, routes):
         if gateway is None:
             continue
         flag = ["-inet6"] if family == "inet6" else []
-        via = gateway
-        if ipaddress.ip_address(gateway).is_link_local:
-            via = f"{gateway}%{plan.target}"
+        # Only an IPv6 link-local gateway needs its scope; 169.254/16 has none.
+        via = f"{gateway}%{plan.target}" if is_link_local6(gateway) else gateway
         current = routes.get(family)
         if current is not None:
             old_gateway, old_interface = current
@@ -1725,13 +1834,11 @@ def _running_dhclients(names):
     # pgrep, not the pidfile alone: a pidfile can outlive its dhclient.
     running = {}
     for name in dict.fromkeys(names):
-        for pattern in DHCLIENT_PIDFILES:
-            pidfile = pattern.format(name)
-            if os.path.isfile(root_path(pidfile)):
-                argv = [PGREP, "-F", pidfile, "-x", "dhclient"]
-                if run(argv, check=False).status == 0:
-                    running[name] = pidfile
-                    break
+        for pidfile in dhclient_pidfiles(name):
+            argv = [PGREP, "-F", pidfile, "-x", "dhclient"]
+            if run(argv, check=False).status == 0:
+                running[name] = pidfile
+                break
     return running
 
 
@@ -1872,11 +1979,8 @@ def apply_plan(plan):
         log(" ".join(argv))
         done = run(argv, check=False)
         if done.status != 0 and not _already_done(argv, done):
-            raise Failure(
-                EX_OSERR,
-                f"{' '.join(argv)}: {done.cause()}"
-                " (the files hold the new configuration)",
-            )
+            message = f"{done.failure()} (the files hold the new configuration)"
+            raise Failure(EX_OSERR, message)
 
 
 def _already_done(argv, done):
@@ -1915,15 +2019,17 @@ def is_vf_transparent(value):
     """hw.hn.vf_transparent non-zero; absent (None) or not a number is 0,
     as the original's shell test read it."""
     value = (value or "").strip()
-    return value.isascii() and value.isdigit() and int(value) != 0
+    return _is_number(value) and int(value) != 0
 
 
 def vf_delay(env):
     """hyperv_vf_delay: an integer >= 2, else 2; at most MAX_DELAY."""
     value = env.get("hyperv_vf_delay", "").strip()
-    if not (value.isascii() and value.isdigit()) or int(value) < MIN_VF_DELAY:
-        return MIN_VF_DELAY
-    return min(int(value), MAX_DELAY)
+    return min(int(value), MAX_DELAY) if _is_vf_delay(value) else MIN_VF_DELAY
+
+
+def _is_vf_delay(value):
+    return _is_number(value) and int(value) >= MIN_VF_DELAY
 
 
 def hn_unit(name):
@@ -1932,8 +2038,7 @@ def hn_unit(name):
     if not (
         name.startswith("hn")
         and 0 < len(digits) <= 5
-        and digits.isascii()
-        and digits.isdigit()
+        and _is_number(digits)
         and str(int(digits)) == digits
     ):
         raise Failure(EX_USAGE, f"invalid hn(4) interface name {name!r}")
@@ -1941,9 +2046,7 @@ def hn_unit(name):
 
 
 def _delay_argument(text):
-    if not (text.isascii() and text.isdigit() and len(text) <= 4) or (
-        int(text) > MAX_DELAY
-    ):
+    if not (_is_number(text) and len(text) <= 4) or int(text) > MAX_DELAY:
         raise Failure(EX_USAGE, f"invalid DELAY {text!r} (seconds, 0 to {MAX_DELAY})")
     return int(text)
 
@@ -2096,13 +2199,11 @@ def _create_lagg(hn, vf, lagg):
 
 
 def _stop_dhclient(hn):
-    pidfiles = [p.format(hn) for p in DHCLIENT_PIDFILES]
-    existing = [p for p in pidfiles if os.path.isfile(root_path(p))]
-    for argv in dhclient_stop_commands(existing):
+    for argv in dhclient_stop_commands(dhclient_pidfiles(hn)):
         done = run(argv, check=False)
         # pkill: 0 signalled, 1 no dhclient had that PID.
         if done.status > 1:
-            warn(f"{' '.join(argv)}: {done.cause()}")
+            warn(done.failure())
         elif done.status == 0:
             log(f"{hn}: dhclient stopped ({argv[2]})")
 
@@ -2128,22 +2229,27 @@ def _apply_all(commands):
     # dhclient from starting; the failures are returned, and logged.
     failed = []
     for argv in commands:
-        log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
+        _log_step(argv)
         done = run(argv, check=False)
         if done.status:
-            failed.append(f"{' '.join(argv)}: {done.cause()}")
+            failed.append(done.failure())
             log(failed[-1], 3)
     return failed
 
 
 def _step(argv, required=True):
-    log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
+    _log_step(argv)
     if required:
         run(argv)
         return
     done = run(argv, check=False)
     if done.status:
-        warn(f"{' '.join(argv)}: {done.cause()}")
+        warn(done.failure())
+
+
+def _log_step(argv):
+    # The words of an ifconfig step read as in rc.conf: "lagg0 up".
+    log(" ".join(argv[1:]) if argv[0] == IFCONFIG else " ".join(argv))
 
 
 # The planners: pure functions from what the system shows to the commands.
@@ -2262,7 +2368,7 @@ def status_rows(interfaces, vfs, env):
     hnN to dev.hn.N.vf (None when the kernel does not know it)."""
     rows = []
     for name, interface in interfaces.items():
-        if not (name.startswith("hn") and name[2:].isdigit()):
+        if not is_hn(name):
             continue
         lagg = interfaces.get(f"lagg{name[2:]}")
         carrier = lagg or interface
@@ -2300,7 +2406,7 @@ def status_warnings(rows, env, transparent, vflist, devd_installed):
     if vflist is None:
         warnings.append("no hw.hn.vflist: this kernel has no network VF support")
     value = env.get("hyperv_vf_delay", "").strip()
-    if not (value.isascii() and value.isdigit() and int(value) >= MIN_VF_DELAY):
+    if not _is_vf_delay(value):
         shown = f"is {value!r}" if value else "is unset"
         warnings.append(
             f"hyperv_vf_delay {shown}: VFs come up after {MIN_VF_DELAY} s "
@@ -2353,11 +2459,7 @@ def hvtools_status(args):
         raise Failure(EX_USAGE, "usage: hvtools status")
     env = load_rc_conf()
     interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
-    vfs = {
-        name: sysctl(f"dev.hn.{name[2:]}.vf")
-        for name in interfaces
-        if name.startswith("hn") and name[2:].isdigit()
-    }
+    vfs = {name: sysctl(f"dev.hn.{name[2:]}.vf") for name in interfaces if is_hn(name)}
     rows = status_rows(interfaces, vfs, env)
     warnings = status_warnings(
         rows,
@@ -2444,106 +2546,6 @@ def _place_link(link):
     temporary = f"{link}.hvtools-{os.getpid()}"
     os.symlink(PROGRAM, temporary)
     os.replace(temporary, link)
-
-
-def write_file(path, data, mode=None, backup=False):
-    """Replace a system file atomically, keeping its mode and owner.
-
-    The data goes to a temporary file in the same directory, is synced, then
-    renamed over the old file: a reader sees the old or the new file, whole.
-    A new file gets mode (default 0644).  With backup, the old file is kept
-    as PATH.bak (a hard link: the same bytes, mode and owner).
-    """
-    real = root_path(path)
-    try:
-        old = os.stat(real)
-    except FileNotFoundError:
-        old = None
-    temporary = os.path.join(
-        os.path.dirname(real), f".{os.path.basename(real)}.hvtools-{os.getpid()}"
-    )
-    _remove_stale_temporaries(real)
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as e:
-        raise Failure(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if old is not None:
-                os.fchmod(fd, old.st_mode & 0o7777)
-                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-                    os.fchown(fd, old.st_uid, old.st_gid)
-            else:
-                os.fchmod(fd, 0o644 if mode is None else mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if backup and old is not None:
-            _link_over(real, f"{real}.bak")
-        os.replace(temporary, real)
-    except OSError as e:
-        _unlink_quietly(temporary)
-        raise Failure(EX_IOERR, f"{path}: not written: {e.strerror}") from None
-    except BaseException:
-        _unlink_quietly(temporary)
-        raise
-    _sync_directory(os.path.dirname(real))
-
-
-def _remove_stale_temporaries(real):
-    # A run killed before its rename leaves .NAME.hvtools-PID (and
-    # NAME.bak.hvtools-PID) behind; a later run removes those of processes
-    # that are gone.  Our own PID's can only be a dead predecessor's.
-    directory, name = os.path.split(real)
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return  # creating the temporary file will say why
-    for entry in entries:
-        for prefix in (f".{name}.hvtools-", f"{name}.bak.hvtools-"):
-            pid = entry[len(prefix) :] if entry.startswith(prefix) else ""
-            if pid.isascii() and pid.isdigit() and not _is_running(int(pid)):
-                _unlink_quietly(os.path.join(directory, entry))
-
-
-def _is_running(pid):
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except OSError:
-        pass  # EPERM: someone else's, alive
-    return True
-
-
-def _link_over(source, target):
-    temporary = f"{target}.hvtools-{os.getpid()}"
-    _unlink_quietly(temporary)
-    os.link(source, temporary)
-    os.replace(temporary, target)
-    # rename(2) does nothing when both names are links of one file, as after
-    # a run killed between this link and its own rename.
-    _unlink_quietly(temporary)
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _sync_directory(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------

@@ -521,6 +521,18 @@ def test_plan_ipv6_gateway_link_local_gets_the_scope():
     assert new_text(p).endswith('ipv6_defaultrouter="fe80::1%hn1"\n')
 
 
+def test_plan_ipv4_link_local_gateway_gets_no_scope():
+    p = plan(
+        {"IP_ADDR": "169.254.10.4", "SUBNET": "16", "GATEWAY": "169.254.0.1"},
+        routes={"inet": ("169.254.0.2", "hn1")},
+    )
+    assert commands(p)[-2:] == [
+        "route delete default",
+        "route add default 169.254.0.1",
+    ]
+    assert new_text(p).endswith('defaultrouter="169.254.0.1"\n')
+
+
 def test_plan_vf_lagg_takes_the_live_changes():
     rc = {"/etc/rc.conf": 'ifconfig_hn0="inet 10.0.0.4/24"\n'}
     p = plan(
