@@ -2155,8 +2155,8 @@ def hyperv_vfup(args):
     restore = route_restore_commands(routes, hn, lagg)
     # The lagg's dhclient may have added a default route of its own.
     now = default_routes() if restore else {}
-    for argv in restore:
-        if now[argv[3].lstrip("-")] is None:
+    for (family, _), argv in zip(routes, restore):
+        if now[family.lstrip("-")] is None:
             _step(argv, required=False)
     if failed:
         more = f" (and {len(failed) - 1} more, see syslog)" if failed[1:] else ""
