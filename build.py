@@ -19,6 +19,7 @@ on first use, so a machine with only python3 and pip suffices.
 import argparse
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,11 +28,16 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(HERE, ".venv")
 PROGRAM = "hvtools"
+PYC = "site-packages/hvtools.pyc"
 
 # The preamble finds a Python 3 without relying on PATH (hv_kvp_daemon's
 # lacks /usr/local/bin), then runs hvtools straight from this archive: no
 # shiv bootstrap, no extraction, nothing written, isolated from the caller's
 # environment (-I), without site (-S) and without writing bytecode (-B).
+# It reads the bytecode where the build found it in the archive (@AT@,
+# @SIZE@): zipimport, written in Python, would cost a tenth of the start-up.
+# Bytecode of another Python version leaves the work to zipimport, which
+# then compiles the source.
 PREAMBLE = r"""#!/bin/sh
 # hvtools: the Hyper-V guest helpers of FreeBSD, one multi-call program.
 # This is a zip archive behind a POSIX sh preamble; see hvtools(8).
@@ -57,8 +63,19 @@ if [ -z "$hvtools_py" ]; then
 	done
 fi
 [ -n "$hvtools_py" ] && exec "$hvtools_py" -I -S -B -c 'import sys
-sys.path[:0] = [sys.argv[1] + "/site-packages"]
-import hvtools
+archive = sys.argv[1]
+with open(archive, "rb") as f:
+    f.seek(@AT@)
+    pyc = f.read(@SIZE@)
+importer = sys.modules.get("_frozen_importlib_external")
+if pyc[:4] == getattr(importer, "MAGIC_NUMBER", None):
+    import marshal
+    hvtools = sys.modules["hvtools"] = type(sys)("hvtools")
+    hvtools.__file__ = archive + "/site-packages/hvtools.py"
+    exec(marshal.loads(pyc[16:]), vars(hvtools))
+else:
+    sys.path[:0] = [archive + "/site-packages"]
+    import hvtools
 hvtools.launch(sys.argv[1:])' "$0" "$@"
 echo "${0##*/}: no Python 3 found (set HVTOOLS_PYTHON or install python3)" >&2
 exit 127
@@ -68,8 +85,11 @@ exit 127
 PYTHON_DIR = "/usr/local/bin"
 
 
-def preamble(python_dir=PYTHON_DIR):
-    return PREAMBLE.replace("@PYDIR@", python_dir).encode()
+def preamble(python_dir=PYTHON_DIR, at=0, size=0):
+    # Fixed-width numbers: the preamble is written before the archive, and
+    # rewritten in place once the bytecode's place in it is known.
+    text = PREAMBLE.replace("@PYDIR@", python_dir)
+    return text.replace("@AT@", f"{at:10d}").replace("@SIZE@", f"{size:10d}").encode()
 
 
 # ---------------------------------------------------------------------------
@@ -138,17 +158,30 @@ def compile_bytecode(source, output, python=None):
 
 def repack(shiv_output, bytecode, target):
     """shiv's archive, behind the sh preamble, with the bytecode added."""
-    with zipfile.ZipFile(shiv_output) as shiv_zip, open(target, "wb") as out:
+    with zipfile.ZipFile(shiv_output) as shiv_zip, open(target, "w+b") as out:
         out.write(preamble())
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
             for info in shiv_zip.infolist():
                 archive.writestr(info, shiv_zip.read(info))
                 if info.filename == "site-packages/hvtools.py":
-                    pyc = zipfile.ZipInfo("site-packages/hvtools.pyc", info.date_time)
+                    pyc = zipfile.ZipInfo(PYC, info.date_time)
                     pyc.external_attr = info.external_attr
                     with open(bytecode, "rb") as f:
                         archive.writestr(pyc, f.read())
+        at, size = stored_data(out, PYC)
+        out.seek(0)
+        out.write(preamble(at=at, size=size))
     os.chmod(target, 0o755)
+
+
+def stored_data(archive, name):
+    """(offset, size) of a stored member's bytes in the archive file."""
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo(name)
+    archive.seek(info.header_offset)
+    header = archive.read(30)
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length, info.file_size
 
 
 def applet_names():

@@ -86,11 +86,11 @@ def _syslog(priority, message):
     # Written by hand rather than with the syslog module so that the socket,
     # syslogd(8)'s /var/run/log, is found under $HVTOOLS_ROOT like every
     # system path: an image being built or a test root has no syslogd.
-    import _socket
-
     path = root_path("/var/run/log")
     if not os.path.exists(path):
         return
+    import _socket
+
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     try:
         s.connect(path)
@@ -466,6 +466,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # start, end) where start:end is the NAME=VALUE word in the text (what a
 # writer replaces) and value is a str, or a list of str and expansions
 # (name, operator, value) to be expanded in file order by rc_evaluate().
+# rc_source() does both in one pass, for the readers: they need no spans.
 
 DEFAULT_RC_CONF_FILES = "/etc/rc.conf /etc/rc.conf.local"
 _RC_DEFAULTS = ("/etc/defaults/rc.conf", "/etc/defaults/vendor.conf")
@@ -499,52 +500,156 @@ def parse_rc(text):
     for lineno, line in enumerate(text.split("\n"), 1):
         start = end
         end += len(line) + 1
-        body = line.lstrip(" \t")
-        if not body or body[0] == "#" or start < resume:
-            continue
-        start += len(line) - len(body)
-        simple = _simple_assignment(body, start)
-        if simple is not None:
-            assignments.append(simple)
-            continue
-        scanner = _Scanner(text, start)
-        try:
-            scanner.commands(assignments)
-        except _Unreadable as e:
-            problems.append((lineno, str(e)))
-            continue
-        resume = scanner.pos
+        if start >= resume:
+            try:
+                resume = _parse_line(text, line, start, assignments)
+            except _Unreadable as e:
+                problems.append((lineno, str(e)))
     return assignments, problems
 
 
-def _simple_assignment(body, start):
-    # The fast path for the lines nearly every rc.conf is made of:
-    # name=word, name="text" or name='text', then at most a comment.
+def _parse_line(text, line, start, assignments):
+    # The statements that begin on the line at text[start:]; returns where
+    # the next one may begin, past the line when a quoted word or a
+    # backslash-newline carried on.
+    body = line.lstrip(" \t")
+    if not body or body[0] == "#":
+        return start
+    start += len(line) - len(body)
     name, eq, rest = body.partition("=")
-    if not (eq and name.isidentifier() and name.isascii()):
-        return None
-    first = rest[:1]
-    if first in ('"', "'"):
-        close = rest.find(first, 1)
-        if close < 0:
+    if eq and name.isidentifier() and name.isascii():
+        simple = _simple_value(rest)
+        if simple is not None:
+            value, length = simple
+            assignments.append((name, value, start, start + len(name) + 1 + length))
+            return start
+    scanner = _Scanner(text, start)
+    scanner.commands(assignments)
+    return scanner.pos
+
+
+def _simple_value(rest):
+    # The fast path for the lines nearly every rc.conf is made of: after
+    # "name=", a word, "text" or 'text', then at most a comment.  Returns
+    # (value, length of the word), or None for the sh lexer to read.
+    quote = rest[:1]
+    if quote in ('"', "'"):
+        value, closed, tail = rest[1:].partition(quote)
+        if not closed:
             return None
-        value = rest[1:close]
-        if first == '"' and ("\\" in value or "`" in value):
-            return None
-        if first == '"' and "$" in value:
+        length = len(rest) - len(tail)
+        if quote == '"' and ("$" in value or "\\" in value or "`" in value):
+            if "\\" in value or "`" in value:
+                return None
             value = _braced_expansions(value)
             if value is None:
                 return None
-        length = close + 1
+    elif not rest.strip(_PLAIN):
+        return rest, len(rest)
     else:
         value = rest.split(" ", 1)[0].split("\t", 1)[0]
         if value.strip(_PLAIN):
             return None
         length = len(value)
-    tail = rest[length:]
-    if tail and not (tail[0] in " \t" and tail.lstrip(" \t")[:1] in ("", "#")):
+        tail = rest[length:]
+    if tail and not _is_comment(tail):
         return None
-    return name, value, start, start + len(name) + 1 + length
+    return value, length
+
+
+def _is_comment(tail):
+    # What may follow a word on its line: blanks, then perhaps a comment.
+    return tail[0] in " \t" and tail.lstrip(" \t")[:1] in ("", "#")
+
+
+def rc_source(text, env, keep=None):
+    """Evaluate rc.conf text into env, as sh's "." would; return the problems.
+
+    The same as rc_evaluate(parse_rc(text)[0], env) with parse_rc's problems,
+    in one pass and without the spans: what makes a large rc.conf cheap.
+
+    keep, a set of names, limits the simple assignments stored to those
+    names, sparing a large table when the caller wants a few values; the
+    other lines are still read, for their problems.  A name expanded while
+    keep lacked it is added to keep: the values that depend on it may be
+    wrong, and a reading with the grown keep is right.
+    """
+    problems = []
+    found = []
+    lines = text.split("\n")
+    # Looked for once in the whole text rather than on each line: non-ASCII
+    # names (which sh refuses) and backslashes and backquotes (which the
+    # fast paths leave to parse_rc's reading) are rare in rc.conf.
+    ascii = text.isascii()
+    escapes = "\\" in text or "`" in text
+    at = offset = 0  # lines[at] begins at text[offset]
+    remaining = iter(lines)
+    for line in remaining:
+        # name="text", most lines of a large rc.conf, costs two partitions;
+        # other words are _simple_value's; the rest, parse_rc's reading.
+        name, eq, rest = line.partition('="')
+        value = None
+        if eq and name.isidentifier() and (ascii or name.isascii()):
+            word, quote, tail = rest.partition('"')
+            if (
+                quote
+                and (not tail or _is_comment(tail))
+                and not (escapes and ("\\" in word or "`" in word))
+            ):
+                if "$" not in word:
+                    if keep is None or name in keep:
+                        env[name] = word
+                    continue
+                value = _braced_expansions(word)
+        if value is None:
+            if not line or line[0] == "#":
+                continue
+            name, eq, rest = line.partition("=")
+            if eq and name.isidentifier() and (ascii or name.isascii()):
+                simple = _simple_value(rest)
+                if simple is not None:
+                    value = simple[0]
+        if value is not None:
+            if value.__class__ is str:
+                if keep is None or name in keep:
+                    env[name] = value
+            elif keep is None:
+                env[name] = rc_expand(value, env)
+            elif name in keep:
+                keep.update(_expanded_names(value))
+                env[name] = rc_expand(value, env)
+            continue
+        # Which line this is: no earlier one since lines[at] reads the same,
+        # or it would have come here too (a line's way depends on it alone).
+        i = lines.index(line, at)
+        offset += sum(map(len, lines[at:i])) + i - at
+        at = i
+        try:
+            resume = _parse_line(text, line, offset, found)
+        except _Unreadable as e:
+            problems.append((i + 1, str(e)))
+            resume = offset  # what came before the problem on the line stands
+        at, offset = i + 1, offset + len(line) + 1
+        while offset < resume:  # lines a quoted word ran on into
+            at, offset = at + 1, offset + len(next(remaining)) + 1
+        if found:
+            if keep is not None:
+                # Rare lines, whose expansions may assign too: all count.
+                for assignment in found:
+                    keep.update(_expanded_names(assignment[1]))
+            rc_evaluate(found, env)
+            found.clear()
+    return problems
+
+
+def _expanded_names(value):
+    # The names a parsed value expands, in its ${name-word} words too.
+    if value.__class__ is str:
+        return
+    for part in value:
+        if part.__class__ is not str:
+            yield part[0]
+            yield from _expanded_names(part[2])
 
 
 def _braced_expansions(value):
@@ -827,26 +932,42 @@ def rc_sources(env, services=("netif",)):
                 yield confd
 
 
-def load_rc_conf(services=("netif",), texts=None):
+def load_rc_conf(services=("netif",), texts=None, names=None):
     """The variables rc(8) sets for the services, from rc_sources().
 
     texts, when given, collects {path: text, or None when absent} of every
-    file consulted, in order.
+    file consulted, in order.  names, when given, are the only variables
+    the caller reads: only those are returned, and only they (with what
+    rc_sources() and their expansions need) are kept while reading.
     """
-    env = {}
-    for path in rc_sources(env, services):
-        text = read_text(path)
-        if texts is not None:
-            texts[path] = text
-        if text is None:
-            continue
-        assignments, problems = rc_parsed(text)
-        # /etc/defaults/rc.conf defines source_rc_confs with commands that
-        # rc_sources() does itself; they are not the admin's to fix.
-        if path != _RC_DEFAULTS[0]:
-            _warn_skipped(path, problems)
-        rc_evaluate(assignments, env)
-    return env
+    keep = None if names is None else {*names, "rc_conf_files", "local_startup"}
+    read = {}
+    while True:
+        env = {}
+        consulted = {}
+        skipped = []
+        wanted = None if keep is None else len(keep)
+        for path in rc_sources(env, services):
+            if path not in read:
+                read[path] = read_text(path)
+            text = consulted[path] = read[path]
+            if text is not None:
+                problems = rc_source(text, env, keep)
+                # /etc/defaults/rc.conf defines source_rc_confs with commands
+                # that rc_sources() does itself; they are not the admin's.
+                if path != _RC_DEFAULTS[0]:
+                    skipped.append((path, problems))
+        # A kept value expanded a name that was not kept: once more, keeping
+        # it, so that the files that set it are read for it too.
+        if keep is None or len(keep) == wanted:
+            break
+    for path, problems in skipped:
+        _warn_skipped(path, problems)
+    if texts is not None:
+        texts.update(consulted)
+    if names is None:
+        return env
+    return {name: env[name] for name in names if name in env}
 
 
 _PARSED = {}  # text: parse_rc(text), while few
@@ -1364,7 +1485,7 @@ def hv_get_dhcp_info(args):
     if len(args) != 1:
         raise Failure(EX_USAGE, "usage: hv_get_dhcp_info IF")
     ifname = check_ifname(args[0])
-    env = load_rc_conf()
+    env = load_rc_conf(names=(rc_ifvar(ifname), "ifconfig_DEFAULT"))
     sys.stdout.write("Enabled\n" if is_dhcp_interface(env, ifname) else "Disabled\n")
     return EX_OK
 
@@ -2074,7 +2195,7 @@ def hyperv_vfattach(args):
     if ifname not in vflist.split():
         log(f"{ifname}: not a VF", 7)
         return EX_OK
-    delay = vf_delay(load_rc_conf())
+    delay = vf_delay(load_rc_conf(names=("hyperv_vf_delay",)))
     log(f"{ifname}: VF attached, bringing it up in {delay} s")
     _detach(_delayed_up, ifname, delay)
     return EX_OK

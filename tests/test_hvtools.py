@@ -117,6 +117,39 @@ def test_imports_hvtools_from_the_archive_with_bytecode(dist, root):
     assert result.stdout.strip() == f"{archive}/site-packages/hvtools.pyc"
 
 
+def imports_of(program, root, tmp_path):
+    """What running program imports through the import system (-X importtime),
+    and its output, with this Python as the launcher's."""
+    python = tmp_path / "python3"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} -X importtime "$@"\n')
+    python.chmod(0o755)
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    env = hv_env(root, HVTOOLS_PYTHON=str(python))
+    result = run_program([str(program), "hv_get_dhcp_info", "hn0"], env)
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
+    return imported, result.stdout
+
+
+def test_launcher_runs_the_bytecode_without_zipimport(dist, root, tmp_path):
+    imported, stdout = imports_of(dist / "hvtools", root, tmp_path)
+    assert stdout == "Enabled\n"
+    assert "hvtools" not in imported
+
+
+def test_launcher_leaves_bytecode_of_another_python_to_zipimport(dist, root, tmp_path):
+    # zipimport finds the magic number wrong as well, and compiles the source.
+    program = tmp_path / "hvtools"
+    shutil.copyfile(dist / "hvtools", program)
+    program.chmod(0o755)
+    with open(program, "r+b") as f:
+        at, _ = build.stored_data(f, build.PYC)
+        f.seek(at)
+        f.write(b"\x00\x00")
+    imported, stdout = imports_of(program, root, tmp_path)
+    assert stdout == "Enabled\n"
+    assert "hvtools" in imported
+
+
 def test_builds_are_reproducible(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     build.build(str(first))
@@ -186,12 +219,18 @@ def test_read_applets_write_nothing_with_a_read_only_root_and_no_home(
 @pytest.fixture
 def launcher(dist, tmp_path):
     """dist/hvtools with the launcher's /usr/local/bin swapped for a test dir."""
-    archive = (dist / "hvtools").read_bytes()
-    assert archive.startswith(build.preamble())
+    with open(dist / "hvtools", "rb") as f:
+        at, size = build.stored_data(f, build.PYC)
+        f.seek(0)
+        archive = f.read()
+    shipped = build.preamble(at=at, size=size)
+    assert archive.startswith(shipped)
     bindir = tmp_path / "local-bin"
     bindir.mkdir()
+    moved = at + len(build.preamble(str(bindir))) - len(shipped)
+    head = build.preamble(str(bindir), at=moved, size=size)
     program = tmp_path / "hvtools"
-    program.write_bytes(build.preamble(str(bindir)) + archive[len(build.preamble()) :])
+    program.write_bytes(head + archive[len(shipped) :])
     program.chmod(0o755)
     return program, bindir
 

@@ -5,6 +5,8 @@ sh leaves in the variables after sourcing the text); rows that sh would run
 as commands are the ones the reader must skip with a problem instead.
 """
 
+import random
+
 import pytest
 
 import hvtools
@@ -221,6 +223,10 @@ def test_spans_cover_the_assignment_word():
     assert words == {"x": "x=1", "y": 'y="a b"', "z": "z='q'", "w": "w=${x:-1}"}
 
 
+def fast_path(line):
+    return hvtools._simple_value(line.partition("=")[2])
+
+
 # The fast path must give exactly what the scanner gives for every line it
 # takes.
 SIMPLE_VALUES = [
@@ -258,7 +264,7 @@ SIMPLE_TAILS = ["", " ", "\t", " # comment", "\t# comment", "  #", " #x=1 y"]
 @pytest.mark.parametrize("value", SIMPLE_VALUES)
 def test_fast_path_agrees_with_scanner(value, tail):
     line = f"x={value}{tail}"
-    assert hvtools._simple_assignment(line, 0) is not None, "not on the fast path"
+    assert fast_path(line) is not None, "not on the fast path"
     scanned = []
     hvtools._Scanner(line, 0).commands(scanned)
     assert hvtools.parse_rc(line) == (scanned, [])
@@ -287,7 +293,69 @@ def test_fast_path_agrees_with_scanner(value, tail):
     ],
 )
 def test_fast_path_declines_what_it_cannot_read(line):
-    assert hvtools._simple_assignment(line, 0) is None
+    assert fast_path(line) is None
+
+
+# ---------------------------------------------------------------------------
+# rc_source: the one pass that loading uses must agree with parse_rc and
+# rc_evaluate, line for line, on every text: well-formed, hostile or junk.
+
+# Statements over a few names, so that assignments, expansions and their
+# side effects meet; some span lines, some are commands or are unreadable.
+FRAGMENTS = [
+    "{n}=1", "{n}=", '{n}="x y"', "{n}='a $b'", '{n}="${m}"', '{n}="<${m}>"',
+    "{n}=$m", '{n}="${m:-d}"', '{n}="${m:=set}"', "{n}=${m+alt}",
+    '{n}="${m}"  # c', "{n}=x # c", "  {n}=indented", "export {n}=e",
+    "{n}=1; {m}=2", "{n}=1 {m}=2", '{n}="two\nlines"', "{n}='two\nlines'",
+    "{n}=a\\\nb", '{n}="a\\"', "{n}=`id`", "{n}=$(id)", "{n}=1 cmd",
+    '{n}="never closed', "# {n}=comment", "", "   ", "cmd {n}", "{n}=~",
+    "{n}=a;", "\t{n}=tab", '{n}="$"', "{n}=x\r", "${m:=side}",
+]  # fmt: skip
+NAMES = ("a", "b", "ifconfig_hn0", "ifconfig_DEFAULT")
+
+
+def rc_text(rng, lines):
+    statements = [
+        rng.choice(FRAGMENTS)
+        .replace("{n}", rng.choice(NAMES))
+        .replace("{m}", rng.choice(NAMES))
+        for _ in range(lines)
+    ]
+    return "\n".join(statements) + rng.choice(("", "\n"))
+
+
+def rc_texts():
+    rng = random.Random(5)
+    texts = [text for text, _, _ in PARSE]
+    texts += [f"x={v}{t}" for v in SIMPLE_VALUES for t in SIMPLE_TAILS]
+    texts += [rc_text(rng, rng.randrange(1, 12)) for _ in range(1500)]
+    return texts
+
+
+@pytest.mark.parametrize("text", rc_texts())
+def test_source_agrees_with_parse(text):
+    env = {}
+    problems = hvtools.rc_source(text, env)
+    assignments, expected = hvtools.parse_rc(text)
+    assert (env, problems) == (hvtools.rc_evaluate(assignments, {}), expected)
+
+
+def test_source_keeps_only_what_it_is_asked_for():
+    env = {}
+    keep = {"b"}
+    hvtools.rc_source("a=1\nb=2\nc='3'\n# b=4\n", env, keep)
+    assert (env, keep) == ({"b": "2"}, {"b"})
+
+
+@pytest.mark.parametrize(
+    "text", ['a=1\nb="${a}"', "a=1\nb=$a", 'a=1\nc="${b:-$a}"\nb="$c"']
+)
+def test_source_asks_for_what_a_kept_value_expands(text):
+    # a was not kept when it was set: b would be wrong, so keep grows to
+    # say that a second reading is needed.
+    keep = {"b"}
+    hvtools.rc_source(text, {}, keep)
+    assert "a" in keep
 
 
 # ---------------------------------------------------------------------------
@@ -396,6 +464,38 @@ def test_local_startup_rc_conf_d(etc):
     etc("/opt/x/rc.conf.d/netif", "c=opt\n")
     env = hvtools.load_rc_conf()
     assert [env[k] for k in "abc"] == ["etc", "local", "opt"]
+
+
+def test_names_are_all_a_reader_gets(etc):
+    etc("/etc/defaults/rc.conf", DEFAULTS + "a=1\n")
+    etc("/etc/rc.conf", "b=2\nifconfig_hn0=DHCP\n")
+    env = hvtools.load_rc_conf(names=("ifconfig_hn0", "a", "unset"))
+    assert env == {"ifconfig_hn0": "DHCP", "a": "1"}
+
+
+def test_names_expanding_what_was_not_kept_are_read_again(etc, capsys, monkeypatch):
+    monkeypatch.setattr(hvtools, "_applet", "hvtools")
+    etc("/etc/defaults/rc.conf", DEFAULTS + "net=10.0.0\n")
+    etc("/etc/rc.conf", 'prefix="${net}"\nifconfig_hn0="inet ${prefix}.4/24"\n')
+    etc("/etc/rc.conf.local", 'x=$(hostname)\nifconfig_hn0="$ifconfig_hn0 up"\n')
+    env = hvtools.load_rc_conf(names=("ifconfig_hn0",))
+    assert env == {"ifconfig_hn0": "inet 10.0.0.4/24 up"}
+    # Read twice, warned once.
+    assert capsys.readouterr().err.splitlines() == [
+        "hvtools: warning: /etc/rc.conf.local:1: skipped: command substitution"
+    ]
+
+
+def test_names_give_what_the_whole_reading_gives(etc, capsys):
+    rng = random.Random(6)
+    for _ in range(150):
+        for path in ("/etc/defaults/rc.conf", "/etc/rc.conf", "/etc/rc.conf.local"):
+            etc(path, rc_text(rng, rng.randrange(1, 8)))
+        whole = hvtools.load_rc_conf()
+        for name in NAMES:
+            expected = {name: whole[name]} if name in whole else {}
+            assert hvtools.load_rc_conf(names=(name,)) == expected
+    capsys.readouterr()
 
 
 def test_problems_warn_on_stderr_except_in_defaults(etc, capsys, monkeypatch):
