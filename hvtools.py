@@ -585,8 +585,10 @@ def rc_source(text, env, keep=None):
     at = offset = 0  # lines[at] begins at text[offset]
     remaining = iter(lines)
     for line in remaining:
-        # name="text", most lines of a large rc.conf, costs two partitions;
-        # other words are _simple_value's; the rest, parse_rc's reading.
+        # name="text", most lines of a large rc.conf, costs two partitions:
+        # _simple_value's "..." case without the call, which per line is
+        # most of its cost.  Other words are _simple_value's; the rest,
+        # parse_rc's reading.
         name, eq, rest = line.partition('="')
         value = None
         if eq and name.isidentifier() and (ascii or name.isascii()):
