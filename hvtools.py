@@ -538,9 +538,9 @@ def _simple_value(rest):
         if not closed:
             return None
         length = len(rest) - len(tail)
-        if quote == '"' and ("$" in value or "\\" in value or "`" in value):
-            if "\\" in value or "`" in value:
-                return None
+        if quote == '"' and ("\\" in value or "`" in value):
+            return None
+        if quote == '"' and "$" in value:
             value = _braced_expansions(value)
             if value is None:
                 return None
