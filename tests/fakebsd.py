@@ -118,6 +118,7 @@ Python API (same state, same lock; dicts returned are copies)
     state() -> dict; interface(name) -> dict or None; sysctl(name) -> value
     ifconfig_text(name=None) -> exactly what `ifconfig [name]` prints
     calls() / mutating_calls() -> [{"argv": [...], "status": n}]
+    call_times(argv) -> [time.monotonic() of each call of argv]
     events() / pop_events() -> [{"system", "subsystem", "type"}]
     routes() -> [{"destination", "gateway", "interface", "inet6", "flags"}]
     dhclients() -> {interface: pid}; processes() -> {pid: command}
@@ -130,6 +131,7 @@ Python API (same state, same lock; dicts returned are copies)
 import fcntl
 import os
 import sys
+import time
 
 STATE_DIR = "var/db/fakebsd"
 PROGRAMS = (
@@ -1997,6 +1999,9 @@ def run_program(root, program, args):
                 "mutating": ctx.mutating,
                 "stdout": stdout,
                 "stderr": stderr,
+                # CLOCK_MONOTONIC is one clock for every process: tests
+                # compare it with their own time.monotonic().
+                "time": time.monotonic(),
             }
         )
     return status, stdout, stderr
@@ -2265,6 +2270,10 @@ class FakeBSD:
 
     def calls(self):
         return [{"argv": c["argv"], "status": c["status"]} for c in self.state()["log"]]
+
+    def call_times(self, argv):
+        """When argv was run, each time: time.monotonic() in the program."""
+        return [c["time"] for c in self.state()["log"] if c["argv"] == argv]
 
     def mutating_calls(self):
         return [

@@ -2,11 +2,10 @@
 it: shared by the VF bring-up and status tests."""
 
 import subprocess
-import time
 
 import build
 import devd
-from conftest import hv_env
+from conftest import hv_env, wait_for_children
 
 LIBEXEC = "/usr/libexec/hyperv"
 
@@ -55,13 +54,12 @@ class VM:
         return [c["argv"] for c in self.sim.state()["log"][mark:] if c["mutating"]]
 
     def wait_for_call(self, argv, timeout=30):
-        """Poll the simulator's call log until argv shows up; its time."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(c["argv"] == argv for c in self.sim.calls()):
-                return time.monotonic()
-            time.sleep(0.05)
-        raise AssertionError(f"{argv} never called")
+        """Wait for the processes the applets detached to finish, then the
+        time.monotonic() at which the first of them ran argv."""
+        wait_for_children(timeout)
+        times = self.sim.call_times(argv)
+        assert times, f"{argv} never called"
+        return times[0]
 
     def interface(self, name):
         return self.sim.interface(name)
