@@ -60,12 +60,17 @@ The model
   ETHERNET IFATTACH/IFDETACH (ether_ifattach/ether_ifdetach: NICs, VFs and
   lagg/vlan clones), HYPERV_NIC_VF VF_UP/VF_DOWN.  Nothing else.
 * Routes: gateway routes (connected routes are implied by addresses).  A
-  gateway must lie in a prefix of an interface that is up; routes through
-  an interface go with it.  route(8) prints results on stdout ("add net
-  default: gateway G", failing: "add net default: gateway G fib 0: route
-  already in table", exit 1); `route get` of a missing route prints
-  "route: route has not been found" on stderr and exits 0, as FreeBSD 14's
-  route_netlink.c does: callers must look for the "gateway:" line.
+  gateway must lie in a prefix of an interface (ifa_ifwithnet(): the most
+  specific, the first of equals); that address becomes the route's source
+  address (rt_ifa), and deleting an IPv4 address deletes every route with
+  it as source, static ones too (in_ifadown()); deleting an IPv6 address
+  deletes no gateway route.  Routes through an interface go with it.
+  route(8) is route.c's routing-socket back end: verdicts on stdout ("add
+  net default: gateway G", failing: "add net default: gateway G fib 0:
+  route already in table" / "not in table" / "Network is unreachable",
+  exit 1), rtmsg()'s warnings on stderr ("route: route has not been
+  found", "route: writing to routing socket: Network is unreachable");
+  `route get` of a missing route: only that warning, exit 255.
   `netstat -rn` (also -4/-6/-f inet|inet6) prints the routing tables as
   route.c does with -n: per family with routes, "Internet:"/"Internet6:",
   the header "Destination Gateway Flags Netif Expire" (widths 18/18 for
@@ -83,7 +88,8 @@ The model
   ........... giving up", exit 1, pid file left), PREINIT `ifconfig IF up`,
   interface lookup ("IF: not found"), then the lease set by set_lease() is
   bound at once (ifconfig IF inet A netmask M; route add default R unless
-  a default route exists; resolv.conf).  -b or not, it returns at once.
+  a default route exists; resolv.conf; the lease in
+  /var/db/dhclient.leases.IF).  -b or not, it returns at once.
 * Default kernel: kern.vm_guest="hv" (read-only), hw.hn.vf_transparent=0
   (a read-only loader tunable; the driver's own default is 1, so this is a
   VM whose loader.conf sets 0), hw.hn.vflist="" and hw.hn.vfmap=""
@@ -110,6 +116,8 @@ Python API (same state, same lock; dicts returned are copies)
         (default: keep, or "rw" for a new OID); int value = numeric OID
     remove_sysctl(name); set_carrier(name, flag)
     add_route(destination, gateway, interface, inet6=False)
+    add_carp(interface, address_with_len, vhid)   "vhid N" in ifconfig
+    add_slaac(interface, address_with_len)        "autoconf" in ifconfig
     set_lease(interface, address_with_len, router=None, dns=(), domain=None)
     start_dhclient(interface, pidfile="new"|"old") -> pid
     add_process(pid, command)
@@ -538,9 +546,20 @@ class Kernel:
             self.in6_if_up(iface)
 
     def del_inet(self, iface, address=None):
+        """SIOCDIFADDR (in_difaddr_ioctl(), sys/netinet/in.c): address, or
+        the first IPv4 address when none is given.  in_ifadown(ifa, 1)
+        then deletes every route whose source address (rt_ifa) it was,
+        static ones too (in_ifadownkill(), sys/netinet/in_rmx.c)."""
         for a in iface["inet"]:
             if address is None or a["address"] == address:
                 iface["inet"].remove(a)
+                self.s["routes"] = [
+                    r
+                    for r in self.s["routes"]
+                    if r["inet6"]
+                    or (r.get("interface"), r.get("ifa"))
+                    != (iface["name"], a["address"])
+                ]
                 return True
         return False
 
@@ -558,33 +577,55 @@ class Kernel:
         self.in6_if_up(iface)
 
     def del_inet6(self, iface, address):
+        """SIOCDIFADDR_IN6 (in6_purgeaddr(), sys/netinet6/in6.c): the
+        address's own routes go, but, unlike IPv4, no static route that
+        uses it: there is no in6_ifadown(), and rt6_flush()
+        (sys/netinet6/nd6_rtr.c) spares static and non-host routes."""
         for a in iface["inet6"]:
             if a["address"] == address:
                 iface["inet6"].remove(a)
                 return True
         return False
 
-    def connected(self, gateway, inet6=False):
-        """The up interface with a prefix holding gateway, or None."""
+    def ifa_ifwithnet(self, gateway, inet6=False):
+        """(interface, address) that a route through gateway gets as its
+        rt_ifa, or (None, None): ifa_ifwithroute() (sys/net/route.c) asks
+        ifa_ifwithnet() (sys/net/if.c), which scans every interface in
+        attach order and every address in order, and keeps the address
+        with the most specific prefix holding gateway, the first of equals
+        (rn_refines).  It does not look at IFF_UP.  The rtalloc1_fib()
+        fallback (a gateway reached through another, non-default route)
+        is not modelled: such a gateway is refused.  An IPv6 gateway with
+        a %scope: that interface (KAME's embedded scope makes only its
+        link-local prefix match), with its link-local address if any."""
+        best = (None, None)
+        best_plen = -1
         for iface in self.ifaces():
-            if not iface["up"]:
-                continue
             if inet6:
                 addr, _, scope = gateway.partition("%")
                 if scope:
                     if scope == iface["name"]:
-                        return iface
+                        local = [
+                            a["address"]
+                            for a in iface["inet6"]
+                            if a["address"].startswith("fe80:")
+                        ]
+                        return iface, (local[0] if local else None)
                     continue
                 for a in iface["inet6"]:
-                    if inet6_in_prefix(addr, a["address"], a["prefixlen"]):
-                        return iface
+                    if a["prefixlen"] > best_plen and inet6_in_prefix(
+                        addr, a["address"], a["prefixlen"]
+                    ):
+                        best, best_plen = (iface, a["address"]), a["prefixlen"]
             else:
                 gw = inet_aton(gateway)
                 for a in iface["inet"]:
                     mask = plen_mask(a["prefixlen"])
-                    if gw & mask == inet_aton(a["address"]) & mask:
-                        return iface
-        return None
+                    if a["prefixlen"] > best_plen and (
+                        gw & mask == inet_aton(a["address"]) & mask
+                    ):
+                        best, best_plen = (iface, a["address"]), a["prefixlen"]
+        return best
 
     # -- lagg ---------------------------------------------------------------
 
@@ -780,16 +821,23 @@ def ifconfig_status(k, iface, af=None):
             if iface["driver"] != "lo":
                 bcast = a.get("broadcast") or ntoa(addr | (~mask & 0xFFFFFFFF))
                 line += f" broadcast {bcast}"
+            if a.get("vhid"):  # in_status(), af_inet.c: print_vhid()
+                line += f" vhid {a['vhid']}"
             lines.append(line)
     if af in (None, "inet6"):
+        # in6_status(), af_inet6.c: address, prefixlen, the flags
+        # (autoconf among them), scopeid.
         for a in iface["inet6"]:
+            flags = " autoconf" if a.get("autoconf") else ""
             if a["address"].startswith("fe80:"):
                 lines.append(
                     f"\tinet6 {a['address']}%{iface['name']} prefixlen "
-                    f"{a['prefixlen']} scopeid 0x{iface['index']:x}"
+                    f"{a['prefixlen']}{flags} scopeid 0x{iface['index']:x}"
                 )
             else:
-                lines.append(f"\tinet6 {a['address']} prefixlen {a['prefixlen']}")
+                lines.append(
+                    f"\tinet6 {a['address']} prefixlen {a['prefixlen']}{flags}"
+                )
     if af is None:
         if iface.get("lagg") is not None:
             info = iface["lagg"]
@@ -1301,11 +1349,18 @@ ROUTE_FLAGS = ["UP", "GATEWAY", "DONE", "STATIC"]
 
 
 def prog_route(ctx, args):
-    """route(8) of FreeBSD 14 (netlink).  Results of add/delete/change go to
-    stdout: "add net default: gateway G" or, failing,
-    "add net default: gateway G fib 0: route already in table", exit 1.
-    `route get` of a missing route warns "route has not been found" on
-    stderr and, as route_netlink.c does, exits 0 with nothing on stdout."""
+    """route(8), sbin/route/route.c: newroute() prints the verdict of
+    add/delete/change on stdout, "add net default: gateway G" or, failing,
+    "add net default: gateway G fib 0: route already in table" (EEXIST),
+    "... fib 0: not in table" (ESRCH), "... fib 0: Network is unreachable"
+    (strerror), and exits 1.  rtmsg() warns on stderr besides, for ESRCH
+    "route: route has not been found", for errors other than EEXIST
+    "route: writing to routing socket: STRERROR".  `route get` prints the
+    route on stdout; a missing one is only that warning, and newroute()
+    exits with rtmsg()'s -1: status 255.  (FreeBSD 14's netlink back end,
+    route_netlink.c, prints the same verdicts on stdout but no warning for
+    add/delete/change, and exits 0 from a failed get: callers must read
+    stdout and the exit status, never stderr.)"""
     k = ctx.k
     qflag = False
     while args and args[0].startswith("-") and len(args[0]) > 1:
@@ -1364,48 +1419,67 @@ def prog_route(ctx, args):
         label += f": gateway {gateway}"
     result = None
     if command in ("add", "change"):
-        if gateway is None:
-            result = EINVAL
-        elif iface_gw:
-            ifp = k.iface(gateway)
-            if ifp is None:
-                ctx.errx(f"interface '{gateway}' does not exist", 65)
-        else:
-            ifp = k.connected(gateway, inet6)
-        if result is not None:
-            pass
-        elif command == "add" and match:
-            result = "route already in table"
-        elif command == "change" and not match:
-            result = "not in table"
-        elif ifp is None:
-            result = ENETUNREACH
-        else:
-            if command == "change":
-                routes.remove(match[0])
-            routes.append(
-                {
-                    "destination": key,
-                    "gateway": gateway,
-                    "interface": ifp["name"],
-                    "inet6": inet6,
-                    "flags": list(ROUTE_FLAGS),
-                }
-            )
+        result = route_set(ctx, command, key, gateway, inet6, iface_gw, match)
     else:  # delete
         if gateway is not None:
             match = [r for r in match if r["gateway"] == gateway]
         if match:
             routes.remove(match[0])
         else:
-            result = "not in table"
+            result = ESRCH_ROUTE
     if result is None:
         if not qflag:
             ctx.print(label)
         return 0
+    # rtmsg()'s warning, then newroute()'s verdict
+    if result == ESRCH_ROUTE:
+        ctx.warnx("route has not been found")
+    elif result != EEXIST_ROUTE:
+        ctx.warnx(f"writing to routing socket: {result}")
     if not qflag:
         ctx.print(f"{label} fib 0: {result}")
     return 1
+
+
+# newroute()'s words for ESRCH and EEXIST; other errors print strerror().
+ESRCH_ROUTE = "not in table"
+EEXIST_ROUTE = "route already in table"
+
+
+def route_set(ctx, command, key, gateway, inet6, iface_gw, match):
+    """RTM_ADD / RTM_CHANGE (sys/net/route.c): the route's interface and
+    source address come from rt_getifa_fib() -> ifa_ifwithroute(); none:
+    ENETUNREACH.  RTM_CHANGE of a missing route: ESRCH
+    (rtrequest1_fib_change()).  Returns None or the error's text."""
+    k = ctx.k
+    if gateway is None:
+        return EINVAL
+    if command == "add" and match:
+        return EEXIST_ROUTE
+    if command == "change" and not match:
+        return ESRCH_ROUTE
+    if iface_gw:
+        ifp = k.iface(gateway)
+        if ifp is None:
+            ctx.errx(f"interface '{gateway}' does not exist", 65)
+        ifa = None
+    else:
+        ifp, ifa = k.ifa_ifwithnet(gateway, inet6)
+    if ifp is None:
+        return ENETUNREACH
+    if command == "change":
+        k.s["routes"].remove(match[0])
+    k.s["routes"].append(
+        {
+            "destination": key,
+            "gateway": gateway,
+            "interface": ifp["name"],
+            "ifa": ifa,
+            "inet6": inet6,
+            "flags": list(ROUTE_FLAGS),
+        }
+    )
+    return None
 
 
 def route_get(ctx, dest, key, inet6, match):
@@ -1437,7 +1511,7 @@ def route_get(ctx, dest, key, inet6, match):
             )  # fmt: skip
     if route is None:
         ctx.warnx("route has not been found")
-        return 0
+        return 255  # newroute(): exit(-1), rtmsg()'s error
     zero = "::" if inet6 else "default"
     ifp = k.iface(route["interface"])
     lines = [f"   route to: {zero if key == 'default' else dest}"]
@@ -1706,10 +1780,12 @@ def apply_lease(ctx, iface, lease):
                 "destination": "default",
                 "gateway": router,
                 "interface": iface["name"],
+                "ifa": k.ifa_ifwithnet(router)[1],
                 "inet6": False,
                 "flags": list(ROUTE_FLAGS),
             }
         )
+    write_lease(ctx, iface["name"], address, plen, router)
     if lease.get("dns"):
         lines = []
         if lease.get("domain"):
@@ -1717,6 +1793,28 @@ def apply_lease(ctx, iface, lease):
         lines.extend(f"nameserver {d}\n" for d in lease["dns"])
         with open(ctx.path("/etc/resolv.conf"), "w") as f:
             f.write("".join(lines))
+
+
+def write_lease(ctx, ifname, address, plen, router):
+    """The lease database /var/db/dhclient.leases.IF (dhclient(8) FILES),
+    as write_client_lease() (sbin/dhclient/dhclient.c) writes a lease;
+    the times are fixed."""
+    lines = [
+        "lease {",
+        f'  interface "{ifname}";',
+        f"  fixed-address {address};",
+        f"  option subnet-mask {ntoa(plen_mask(plen))};",
+    ]
+    if router:
+        lines.append(f"  option routers {router};")
+    lines += [
+        "  renew 3 2030/1/2 03:04:05;",
+        "  rebind 3 2030/1/2 05:04:05;",
+        "  expire 3 2030/1/2 06:04:05;",
+        "}",
+    ]
+    with open(ctx.path(f"/var/db/dhclient.leases.{ifname}"), "w") as f:
+        f.write("".join(line + "\n" for line in lines))
 
 
 def dhclient_usage(ctx):
@@ -2120,6 +2218,31 @@ class FakeBSD:
                 )
             return dict(iface)
 
+    def add_carp(self, interface, address_with_len, vhid):
+        """An IPv4 address of CARP virtual host vhid, as `ifconfig IF vhid N
+        alias A/LEN` leaves it (carp(4)): ifconfig shows it with "vhid N"."""
+        address, _, plen = address_with_len.partition("/")
+        with self._locked() as state:
+            iface = Kernel(state).iface(interface)
+            iface["inet"].append(
+                {"address": address, "prefixlen": int(plen or 24), "vhid": vhid}
+            )
+
+    def add_slaac(self, interface, address_with_len):
+        """An IPv6 address that stateless autoconfiguration formed from a
+        router advertisement (IN6_IFF_AUTOCONF, nd6_rtr.c): ifconfig shows
+        it with "autoconf"."""
+        address, _, plen = address_with_len.partition("/")
+        with self._locked() as state:
+            iface = Kernel(state).iface(interface)
+            iface["inet6"].append(
+                {
+                    "address": inet6_norm(address),
+                    "prefixlen": int(plen or 64),
+                    "autoconf": True,
+                }
+            )
+
     def set_carrier(self, interface, flag):
         with self._locked() as state:
             Kernel(state).iface(interface)["carrier"] = bool(flag)
@@ -2181,12 +2304,16 @@ class FakeBSD:
             state["sysctls"].pop(name, None)
 
     def add_route(self, destination, gateway, interface, inet6=False):
+        """A static route; its source address is what route(8) would get
+        (Kernel.ifa_ifwithnet), if that is on interface."""
         with self._locked() as state:
+            ifp, ifa = Kernel(state).ifa_ifwithnet(gateway, bool(inet6))
             state["routes"].append(
                 {
                     "destination": destination,
                     "gateway": gateway,
                     "interface": interface,
+                    "ifa": ifa if ifp and ifp["name"] == interface else None,
                     "inet6": bool(inet6),
                     "flags": ["UP", "GATEWAY", "DONE", "STATIC"],
                 }

@@ -170,6 +170,117 @@ def test_inet_without_alias_replaces_primary(hn0, root):
     ]
 
 
+def test_inet_without_alias_takes_the_first_address_s_routes(hn0, root):
+    # ifconfig.c: `inet A` without alias is SIOCDIFADDR of a blank address
+    # (in_difaddr_ioctl deletes the first one), then SIOCAIFADDR of A.
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.9/24", "alias")[0] == 0
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.5/24")[0] == 0
+    assert inet_lines(hn0, "hn0") == [
+        "inet 10.0.0.9 netmask 0xffffff00 broadcast 10.0.0.255",
+        "inet 10.0.0.5 netmask 0xffffff00 broadcast 10.0.0.255",
+    ]
+    # the default route had 10.0.0.4 as its source: in_ifadown() took it
+    assert hn0.routes() == []
+
+
+def test_deleting_an_ipv4_address_deletes_its_routes(hn0, root):
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.5/24", "alias")[0] == 0
+    assert run(root, "route", "add", "-net", "172.16.0.0/12", "10.0.0.254")[0] == 0
+    sim = hn0
+    sim.add_interface("hn1", inet=["192.168.1.4/24"])
+    assert run(root, "route", "add", "-net", "10.99.0.0/16", "192.168.1.1")[0] == 0
+    assert [r["ifa"] for r in sim.routes()] == ["10.0.0.4", "10.0.0.4", "192.168.1.4"]
+    # an address no route uses: nothing else changes
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.5", "-alias")[0] == 0
+    assert len(sim.routes()) == 3
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.5/24", "alias")[0] == 0
+    # static routes too (in_ifadown(ifa, 1)), but only those of the address
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.4", "-alias")[0] == 0
+    assert [r["gateway"] for r in sim.routes()] == ["192.168.1.1"]
+    # added again, the route takes the address that is left
+    assert run(root, "route", "add", "default", "10.0.0.1")[0] == 0
+    assert sim.routes()[-1]["ifa"] == "10.0.0.5"
+
+
+def test_deleting_an_ipv6_address_keeps_the_default_route(sim, root):
+    # in6_purgeaddr() has no in6_ifadown(): a static route outlives its source
+    sim.add_interface("hn0", inet6=["2001:db8::4/64"])
+    assert run(root, "route", "add", "-inet6", "default", "2001:db8::1")[0] == 0
+    assert sim.routes()[0]["ifa"] == "2001:db8::4"
+    assert run(root, "ifconfig", "hn0", "inet6", "2001:db8::4", "-alias")[0] == 0
+    assert [r["gateway"] for r in sim.routes()] == ["2001:db8::1"]
+
+
+def test_route_source_is_the_most_specific_address(sim, root):
+    # ifa_ifwithnet(): the longest prefix holding the gateway, first of equals
+    sim.add_interface("hn0", inet=["10.0.0.4/16", "10.0.0.5/16"])
+    sim.add_interface("hn1", inet=["10.0.0.7/24"], up=False)
+    assert run(root, "route", "add", "default", "10.0.0.1") == (
+        0,
+        "add net default: gateway 10.0.0.1\n",
+        "",
+    )
+    route = sim.routes()[0]
+    assert (route["interface"], route["ifa"]) == ("hn1", "10.0.0.7")
+    assert run(root, "route", "add", "-net", "10.1.0.0/16", "10.0.200.1")[0] == 0
+    route = sim.routes()[1]
+    assert (route["interface"], route["ifa"]) == ("hn0", "10.0.0.4")
+
+
+def test_route_change(hn0, root):
+    hn0.add_interface("hn1", inet=["192.168.1.4/24"])
+    assert run(root, "route", "change", "default", "192.168.1.1") == (
+        0,
+        "change net default: gateway 192.168.1.1\n",
+        "",
+    )
+    route = hn0.routes()[0]
+    assert (route["gateway"], route["interface"], route["ifa"]) == (
+        "192.168.1.1",
+        "hn1",
+        "192.168.1.4",
+    )
+    # an off-link gateway: rt_getifa_fib() finds no address
+    assert run(root, "route", "change", "default", "172.16.0.1") == (
+        1,
+        "change net default: gateway 172.16.0.1 fib 0: Network is unreachable\n",
+        "route: writing to routing socket: Network is unreachable\n",
+    )
+    assert hn0.routes()[0]["gateway"] == "192.168.1.1"
+    # no route to change: ESRCH
+    assert run(root, "route", "change", "-inet6", "default", "2001:db8::1") == (
+        1,
+        "change net default: gateway 2001:db8::1 fib 0: not in table\n",
+        "route: route has not been found\n",
+    )
+    assert run(root, "route", "add", "default", "172.16.0.1") == (
+        1,
+        "add net default: gateway 172.16.0.1 fib 0: route already in table\n",
+        "",
+    )
+    assert run(root, "route", "delete", "default")[0] == 0
+    assert run(root, "route", "add", "default", "172.16.0.1") == (
+        1,
+        "add net default: gateway 172.16.0.1 fib 0: Network is unreachable\n",
+        "route: writing to routing socket: Network is unreachable\n",
+    )
+    assert hn0.routes() == []
+
+
+def test_carp_and_slaac_addresses_show_their_flags(sim, root):
+    sim.add_interface("hn0", inet=["10.0.0.4/24"], inet6=["2001:db8::4/64"])
+    sim.add_carp("hn0", "10.0.0.100/24", vhid=1)
+    sim.add_slaac("hn0", "2001:db8:0:1:215:5dff:fe00:1/64")
+    lines = inet_lines(sim, "hn0")
+    assert "inet 10.0.0.100 netmask 0xffffff00 broadcast 10.0.0.255 vhid 1" in lines
+    assert "inet6 2001:db8:0:1:215:5dff:fe00:1 prefixlen 64 autoconf" in lines
+    assert "inet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255" in lines
+    assert "inet6 2001:db8::4 prefixlen 64" in lines
+    # deleted like any other address
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.100", "-alias")[0] == 0
+    assert not any("vhid" in line for line in inet_lines(sim, "hn0"))
+
+
 def test_inet_netmask_spellings(sim, root):
     sim.add_interface("hn0", up=False)
     assert (
@@ -547,16 +658,17 @@ def test_route_get_default(hn0, root):
 def test_route_add_delete(hn0, root):
     assert run(root, "route", "delete", "default") == (0, "delete net default\n", "")
     assert hn0.routes() == []
-    # route_netlink.c warns and exits 0: callers must read the output
+    # route.c: rtmsg() warns (ESRCH), newroute() exits with its -1
     assert run(root, "route", "-n", "get", "default") == (
-        0,
+        255,
         "",
         "route: route has not been found\n",
     )
+    # the verdict on stdout, rtmsg()'s warning on stderr
     assert run(root, "route", "delete", "default") == (
         1,
         "delete net default fib 0: not in table\n",
-        "",
+        "route: route has not been found\n",
     )
     assert run(root, "route", "add", "default", "10.0.0.1") == (
         0,
@@ -568,14 +680,16 @@ def test_route_add_delete(hn0, root):
             "destination": "default",
             "gateway": "10.0.0.1",
             "interface": "hn0",
+            "ifa": "10.0.0.4",
             "inet6": False,
             "flags": ["UP", "GATEWAY", "DONE", "STATIC"],
         }
     ]
-    status, out, _ = run(root, "route", "add", "default", "10.0.0.254")
-    assert (status, out) == (
+    # EEXIST: newroute() says it, rtmsg() does not warn
+    assert run(root, "route", "add", "default", "10.0.0.254") == (
         1,
         "add net default: gateway 10.0.0.254 fib 0: route already in table\n",
+        "",
     )
     status, out, _ = run(root, "route", "-q", "add", "-inet6", "default", "2001:db8::1")
     assert (status, out) == (1, "")
@@ -914,10 +1028,10 @@ def test_route_inet6_and_get_output(hn0, root):
 
 
 def test_route_errors(hn0, root):
-    status, out, _ = run(root, "route", "add", "-net", "192.168.0.0/16", "172.16.0.1")
-    assert (status, out) == (
+    assert run(root, "route", "add", "-net", "192.168.0.0/16", "172.16.0.1") == (
         1,
         "add net 192.168.0.0/16: gateway 172.16.0.1 fib 0: Network is unreachable\n",
+        "route: writing to routing socket: Network is unreachable\n",
     )
     assert run(root, "route", "add", "default", "nohost")[:2] == (68, "")
     status, _, err = run(root, "route", "frobnicate")
@@ -984,6 +1098,14 @@ def test_dhclient_lease_details(sim, root):
     assert (root / "etc/resolv.conf").read_text() == (
         "search example.net\nnameserver 10.9.0.2\nnameserver 10.9.0.3\n"
     )
+    # the lease database, as write_client_lease() writes it
+    assert (root / "var/db/dhclient.leases.hn1").read_text().splitlines()[:5] == [
+        "lease {",
+        '  interface "hn1";',
+        "  fixed-address 10.9.0.7;",
+        "  option subnet-mask 255.255.0.0;",
+        "  option routers 10.9.0.1;",
+    ]
     # no lease: dhclient keeps running without an address
     sim.add_interface("hn2")
     assert run(root, "dhclient", "-b", "hn2")[0] == 0
