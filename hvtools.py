@@ -130,6 +130,8 @@ PKILL = "/bin/pkill"
 PGREP = "/bin/pgrep"
 # dhclient's pid file: current releases, then older ones.
 DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
+# dhclient's lease database (dhclient(8) FILES).
+DHCLIENT_LEASES = "/var/db/dhclient.leases.{}"
 
 
 def dhclient_stop_commands(pidfiles):
@@ -156,8 +158,9 @@ class Completed:
         self.stderr = stderr
 
     def cause(self):
-        """What a failure message quotes: the last line of stderr."""
-        lines = self.stderr.strip().splitlines()
+        """What a failure message quotes: the last line of stderr, else of
+        stdout (route(8) gives its verdict there, and may warn nothing)."""
+        lines = self.stderr.strip().splitlines() or self.stdout.strip().splitlines()
         return lines[-1] if lines else f"exit status {self.status}"
 
     def failure(self):
@@ -1349,13 +1352,18 @@ def _check_host(ipaddress, address, prefixlen):
 class Interface:
     """One interface as ifconfig(8) shows it."""
 
-    __slots__ = ("ether", "inet", "inet6", "laggports", "laggproto", "name")
+    __slots__ = (
+        "autoconf", "carp", "ether", "inet", "inet6", "laggports", "laggproto",
+        "name",
+    )  # fmt: skip
 
     def __init__(self, name):
         self.name = name
         self.ether = None
         self.inet = []  # [(address, prefixlen)]
         self.inet6 = []  # [(address without %scope, prefixlen)]
+        self.carp = set()  # addresses of a CARP virtual host ("vhid N")
+        self.autoconf = set()  # IPv6 addresses SLAAC formed ("autoconf")
         self.laggproto = None
         self.laggports = []
 
@@ -1383,9 +1391,16 @@ def _parse_ifconfig_detail(interface, words):
     elif key == "inet" and len(words) > 1:
         netmask = _word_after(words, "netmask") or "0xffffffff"
         interface.inet.append((words[1], bin(int(netmask, 16)).count("1")))
+        if "vhid" in words:
+            interface.carp.add(words[1])
     elif key == "inet6" and len(words) > 1:
         prefixlen = _word_after(words, "prefixlen") or "128"
-        interface.inet6.append((words[1].partition("%")[0], int(prefixlen)))
+        address = words[1].partition("%")[0]
+        interface.inet6.append((address, int(prefixlen)))
+        if "vhid" in words:
+            interface.carp.add(address)
+        if "autoconf" in words:
+            interface.autoconf.add(address)
     elif key == "laggproto" and len(words) > 1:
         interface.laggproto = words[1]
     elif key == "laggport:" and len(words) > 1:
@@ -1498,19 +1513,30 @@ def hv_get_dhcp_info(args):
 # pure: request and system state in, commands and new file texts out.  The
 # applet gathers the state, then applies the plan: files first, then the live
 # commands, so that a failed command leaves the requested configuration
-# persisted for a retry or a reboot to complete (hvtools(8)).
+# persisted for a retry or a reboot to complete (hvtools(8)).  The default
+# routes come last: FreeBSD deletes the routes of an IPv4 address with it,
+# so they are read again once the addresses have changed.
 
 
 class Plan:
-    """What hv_set_ifconfig does: commands (argv lists), then files
-    {path: (old text or None, new text)}."""
+    """What hv_set_ifconfig does: commands (argv lists), then the route
+    commands, then files {path: (old text or None, new text)}.
 
-    __slots__ = ("commands", "files", "ifname", "summary", "target", "warnings")
+    routes is predicted from the routes before the commands (routes_after);
+    gateways {family: gateway} are the default routes to make sure of once
+    the commands have run."""
+
+    __slots__ = (
+        "commands", "files", "gateways", "ifname", "routes", "summary", "target",
+        "warnings",
+    )  # fmt: skip
 
     def __init__(self, ifname, target):
         self.ifname = ifname  # whose rc.conf variables change
         self.target = target  # where live changes go: IF, or its failover lagg
         self.commands = []
+        self.routes = []
+        self.gateways = {}
         self.files = {}
         self.summary = ""
         self.warnings = []
@@ -1551,14 +1577,22 @@ def choose_interface(request, interfaces):
     return ifname, laggs[0] if laggs else ifname
 
 
-def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
+def plan_set_ifconfig(
+    request, interfaces, *, rc, resolv, routes, dhclients, earlier=None, leases=None
+):
     """The Plan for a request.
 
     interfaces: parse_ifconfig(); rc: {path: text or None} of
     /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
     /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
     parse_netstat_routes(), the default routes; dhclients:
-    {interface: pidfile} of the dhclient processes running.
+    {interface: pidfile} of the dhclient processes running; earlier:
+    {path: text} of the rc files' backups (PATH.bak), the configuration
+    before hv_set_ifconfig last changed it; leases: {interface: address}
+    of the leases of the dhclients running.
+
+    Only addresses that are ours are removed (owned_addresses()); new
+    addresses are added before old ones are removed.
     """
     import ipaddress
 
@@ -1567,25 +1601,31 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
     texts = dict(rc)
     netif, routing = _rc_chains(rc)
     old_static = _rc_static_addresses(ipaddress, _rc_env(texts, netif), ifname)
+    static, leased = owned_addresses(texts, netif, ifname, earlier or {}, leases or {})
     _plan_rc_interface(request, ifname, texts, netif)
     for name in dict.fromkeys((ifname, target)):
         if name in dhclients and (name != target or not request.dhcp):
             pidfile = dhclients[name]
             plan.commands.extend(dhclient_stop_commands([pidfile]))
+    removed = set()
     if target != ifname:
         # A lagg port carries no address of its own.
-        _plan_removals(plan, ifname, _live_addresses(ipaddress, interfaces[ifname]))
+        port = _live_addresses(ipaddress, interfaces[ifname])
+        removed |= _plan_removals(plan, ifname, port)
     current = _live_addresses(ipaddress, interfaces[target])
+    theirs = _not_ours(interfaces[target])
     if request.dhcp:
         running = target in dhclients
-        given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, running)
+        ours = static - leased - theirs
+        given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if not running:
             sync = is_sync_dhcp(_rc_env(texts, netif), ifname)
             plan.commands.append([DHCLIENT, *([] if sync else ["-b"]), target])
     else:
-        _plan_live_static(plan, request, current)
+        removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
         foreign = _plan_routes(ipaddress, plan, request, routes)
+        plan.routes = route_commands(plan, routes_after(routes, interfaces, removed))
         gateways = {"inet": request.gateway, "inet6": request.gateway6}
         for family in foreign:
             del gateways[family]
@@ -1779,6 +1819,33 @@ def _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up):
     _rc_apply(texts, routing, want)
 
 
+def owned_addresses(texts, netif, ifname, earlier, leases):
+    """({static}, {leased}): the addresses of IF that are ours to replace.
+
+    Static: what the rc files (texts, the netif chain) give IF now, or gave
+    it in the configuration before hv_set_ifconfig last rewrote them (each
+    file that has a PATH.bak read as that backup).  Leased: the address of
+    each running dhclient's lease.  Everything else on the interface (CARP,
+    SLAAC, link-local addresses, a jail's alias) is someone else's.
+    """
+    import ipaddress
+
+    static = set()
+    for version in (texts, dict(texts, **earlier)):
+        env = _rc_env(version, netif)
+        static.update(a for a, _ in _rc_static_addresses(ipaddress, env, ifname))
+    leased = {_canonical(ipaddress, address) for address in leases.values()}
+    return static, leased
+
+
+def _not_ours(interface):
+    # CARP addresses belong to carp(4), SLAAC ones to the router
+    # advertisements, whatever rc.conf says.
+    import ipaddress
+
+    return {_canonical(ipaddress, a) for a in interface.carp | interface.autoconf}
+
+
 def _live_addresses(ipaddress, interface):
     # [(family, address, prefixlen)], IPv6 link-local left out.
     found = [("inet", a, n) for a, n in interface.inet]
@@ -1792,26 +1859,27 @@ def _live_addresses(ipaddress, interface):
     return found
 
 
-def _plan_live_static(plan, request, current):
+def _plan_live_static(plan, request, current, ours):
+    # The new addresses first, then the old ones that are ours: the
+    # interface never lacks an address it keeps.  (An address asked for
+    # with another prefix length is changed in place by its alias command.)
+    # Returns the {(interface, address)} removed.
     wanted = [("inet", a, n) for a, n in request.inet]
     wanted += [("inet6", a, n) for a, n in request.inet6]
-    _plan_removals(plan, plan.target, [i for i in current if i not in wanted])
     for family, address, n in wanted:
         if (family, address, n) not in current:
             plan.commands.append(
                 [IFCONFIG, plan.target, family, f"{address}/{n}", "alias"]
             )
+    kept = {address for _, address, _ in wanted}
+    stale = [i for i in current if i[1] in ours and i[1] not in kept]
+    return _plan_removals(plan, plan.target, stale)
 
 
-def _plan_live_dhcp(ipaddress, plan, current, old_static, running):
-    # Static: what rc.conf gave the interface and, with no dhclient running
-    # on it, every IPv4 address.  Returns the subnets given up.
-    old = {address for address, _ in old_static}
-    stale = [
-        item
-        for item in current
-        if item[1] in old or (item[0] == "inet" and not running)
-    ]
+def _plan_live_dhcp(ipaddress, plan, current, old_static, ours):
+    # The static addresses that are ours go; the lease of a running
+    # dhclient stays.  Returns the subnets given up.
+    stale = [item for item in current if item[1] in ours]
     _plan_removals(plan, plan.target, stale)
     return [
         ipaddress.ip_network(f"{a}/{n}", strict=False)
@@ -1822,34 +1890,81 @@ def _plan_live_dhcp(ipaddress, plan, current, old_static, running):
 def _plan_removals(plan, target, items):
     for family, address, _ in items:
         plan.commands.append([IFCONFIG, target, family, address, "-alias"])
+    return {(target, address) for _, address, _ in items}
 
 
 def _plan_routes(ipaddress, plan, request, routes):
-    # Replace the default route of a family when the request gives a gateway,
-    # unless the route belongs to another interface: routes of other
-    # interfaces are never touched.  Returns the families left alone so.
+    # The default route of a family goes through the gateway the request
+    # gives, unless it belongs to another interface: routes of other
+    # interfaces are never touched.  Sets plan.gateways; returns the
+    # families left alone so.
     foreign = set()
     for family, gateway in (("inet", request.gateway), ("inet6", request.gateway6)):
         if gateway is None:
             continue
-        flag = ["-inet6"] if family == "inet6" else []
-        # Only an IPv6 link-local gateway needs its scope; 169.254/16 has none.
-        via = f"{gateway}%{plan.target}" if is_link_local6(gateway) else gateway
         current = routes.get(family)
         if current is not None:
             old_gateway, old_interface = current
-            if _canonical(ipaddress, old_gateway.partition("%")[0]) == gateway:
-                continue
-            if old_interface and old_interface not in (plan.ifname, plan.target):
+            same = _canonical(ipaddress, old_gateway.partition("%")[0]) == gateway
+            if not same and old_interface not in (None, plan.ifname, plan.target):
                 plan.warnings.append(
                     f"gateway {gateway} not used: the default route via"
                     f" {old_gateway} belongs to {old_interface}"
                 )
                 foreign.add(family)
                 continue
-            plan.commands.append([ROUTE, "delete", *flag, "default"])
-        plan.commands.append([ROUTE, "add", *flag, "default", via])
+        plan.gateways[family] = gateway
     return foreign
+
+
+def routes_after(routes, interfaces, removed):
+    """The default routes (parse_netstat_routes()) once the addresses
+    removed {(interface, address)} are gone.
+
+    FreeBSD deletes every route whose source address is deleted, static
+    ones too (in_ifadown(), sys/netinet/in_rmx.c); a route's source is the
+    address of its interface whose prefix holds the gateway, the most
+    specific, the first of equals (ifa_ifwithnet(), sys/net/if.c), as
+    when the route was added.  IPv6 routes outlive their source address
+    (in6_purgeaddr(), sys/netinet6/in6.c).
+    """
+    import ipaddress
+
+    route = routes.get("inet")
+    interface = interfaces.get(route[1]) if route and route[1] else None
+    if interface is None:
+        return routes
+    try:
+        gateway = ipaddress.IPv4Address(route[0])
+    except ValueError:
+        return routes  # an interface route: "link#N"
+    source, best = None, -1
+    for address, prefixlen in interface.inet:
+        network = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
+        if prefixlen > best and gateway in network:
+            source, best = address, prefixlen
+    if (interface.name, source) in removed:
+        return dict(routes, inet=None)
+    return routes
+
+
+def route_commands(plan, routes):
+    """The route(8) commands that make plan.gateways the default routes,
+    given routes (parse_netstat_routes()): add a missing one, change one
+    through another gateway, leave one that is right."""
+    import ipaddress
+
+    commands = []
+    for family, gateway in plan.gateways.items():
+        flag = ["-inet6"] if family == "inet6" else []
+        # Only an IPv6 link-local gateway needs its scope; 169.254/16 has none.
+        via = f"{gateway}%{plan.target}" if is_link_local6(gateway) else gateway
+        current = routes.get(family)
+        if current is None:
+            commands.append([ROUTE, "add", *flag, "default", via])
+        elif _canonical(ipaddress, current[0].partition("%")[0]) != gateway:
+            commands.append([ROUTE, "change", *flag, "default", via])
+    return commands
 
 
 def _canonical(ipaddress, text):
@@ -1872,7 +1987,7 @@ def _plan_summary(request, plan):
         words += ["dns", str(len(request.dns))]
     if plan.target != plan.ifname:
         words += ["via", plan.target]
-    if not (plan.commands or plan.files):
+    if not (plan.commands or plan.routes or plan.files):
         words.append("(unchanged)")
     return f"{plan.ifname}: {' '.join(words)}"
 
@@ -1893,13 +2008,17 @@ def hv_set_ifconfig(args):
         lock("hv_set_ifconfig")
     interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
     ifname, target = choose_interface(request, interfaces)
+    rc = _read_rc_files()
+    dhclients = _running_dhclients((ifname, target))
     plan = plan_set_ifconfig(
         request,
         interfaces,
-        rc=_read_rc_files(),
+        rc=rc,
         resolv=read_text("/etc/resolv.conf"),
         routes=_default_routes(request),
-        dhclients=_running_dhclients((ifname, target)),
+        dhclients=dhclients,
+        earlier=_read_backups(rc),
+        leases=_lease_addresses(dhclients),
     )
     for message in plan.warnings:
         warn(message)
@@ -1946,6 +2065,42 @@ def _read_rc_files():
     return texts
 
 
+def _read_backups(rc):
+    # The PATH.bak that write_file() kept of each rc file hv_set_ifconfig
+    # may edit: the configuration before its last change.
+    backups = {}
+    for path in rc:
+        if path not in _RC_DEFAULTS:
+            text = read_text(f"{path}.bak")
+            if text is not None:
+                backups[path] = text
+    return backups
+
+
+def _lease_addresses(dhclients):
+    # {interface: address} of the leases the running dhclients hold.
+    leases = {}
+    for name in dhclients:
+        address = parse_lease_address(read_text(DHCLIENT_LEASES.format(name)) or "")
+        if address is not None:
+            leases[name] = address
+    return leases
+
+
+def parse_lease_address(text):
+    """The fixed-address of the last lease in a dhclient.leases(5) text, the
+    lease dhclient bound last (write_client_lease() appends it, and
+    rewrite_client_leases() writes the active lease last), or None."""
+    address = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "fixed-address":
+            candidate = words[1].rstrip(";")
+            if _is_ipv4(candidate):
+                address = candidate
+    return address
+
+
 def _default_routes(request):
     # Only a static request with a gateway replaces a default route.
     if request.dhcp or not (request.gateway or request.gateway6):
@@ -1966,8 +2121,9 @@ def _running_dhclients(names):
 
 
 def format_plan(plan):
-    """--dry-run's output: the commands, then a unified diff per file."""
-    out = [" ".join(argv) + "\n" for argv in plan.commands]
+    """--dry-run's output: the commands, the route commands, then a unified
+    diff per file."""
+    out = [" ".join(argv) + "\n" for argv in plan.commands + plan.routes]
     for path, (old, new) in plan.files.items():
         diff = unified_diff(
             (old or "").splitlines(keepends=True),
@@ -2091,27 +2247,33 @@ def _diff_changes(a, b):
 
 
 def apply_plan(plan):
-    """Write the files (each kept as NAME.bak), then run the commands.
+    """Write the files (each kept as NAME.bak), run the commands, then the
+    route commands: those of the plan, or, when commands ran, those the
+    default routes call for now (the kernel deletes the routes of an IPv4
+    address with it).
 
     A failed command stops the run with EX_OSERR, the files already new.
     """
     for path, (_, text) in plan.files.items():
         write_file(path, text.encode("utf-8", "surrogateescape"), backup=True)
         log(f"{path} rewritten, the previous version kept as {path}.bak")
+    routes = plan.routes
     for argv in plan.commands:
-        log(" ".join(argv))
-        done = run(argv, check=False)
-        if done.status != 0 and not _already_done(argv, done):
-            message = f"{done.failure()} (the files hold the new configuration)"
-            raise Failure(EX_OSERR, message)
+        _apply_command(argv)
+    if plan.commands and plan.gateways:
+        routes = route_commands(plan, default_routes())
+    for argv in routes:
+        _apply_command(argv)
 
 
-def _already_done(argv, done):
-    # pkill finding no dhclient (it exited meanwhile) and route finding no
-    # default route to delete leave the state the plan wanted.
-    if argv[0] == PKILL:
-        return done.status == 1
-    return argv[:2] == [ROUTE, "delete"] and "not in table" in done.stderr
+def _apply_command(argv):
+    log(" ".join(argv))
+    done = run(argv, check=False)
+    # pkill finding no dhclient (it exited meanwhile) leaves the state the
+    # plan wanted.
+    if done.status != 0 and not (argv[0] == PKILL and done.status == 1):
+        message = f"{done.failure()} (the files hold the new configuration)"
+        raise Failure(EX_OSERR, message)
 
 
 # ---------------------------------------------------------------------------

@@ -298,7 +298,9 @@ RESOLV = "search example.net\nnameserver 10.1.0.2\noptions edns0\n"
 ROUTE_HN1 = {"inet": ("10.1.0.1", "hn1")}
 
 
-def plan(fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None):
+def plan(
+    fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None, **kw
+):
     texts = {
         "/etc/defaults/rc.conf": DEFAULTS,
         "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
@@ -315,12 +317,15 @@ def plan(fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh
         resolv=resolv,
         routes=ROUTE_HN1 if routes is None else routes,
         dhclients=dh or {},
+        **kw,
     )
 
 
 def commands(p):
+    """The commands, then the route commands, without their directories."""
     return [
-        " ".join(argv).replace("/sbin/", "").replace("/bin/", "") for argv in p.commands
+        " ".join(argv).replace("/sbin/", "").replace("/bin/", "")
+        for argv in p.commands + p.routes
     ]
 
 
@@ -343,9 +348,9 @@ def test_plan_same_state_is_empty():
 def test_plan_one_ipv4_drops_the_old_ipv6_and_sets_the_router():
     p = plan({"IP_ADDR": "10.1.0.9"}, routes={})
     assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.9/24 alias",
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "ifconfig hn1 inet 10.1.0.9/24 alias",
         "route add default 10.1.0.1",
     ]
     assert new_text(p) == 'ifconfig_hn1="inet 10.1.0.9/24"\ndefaultrouter="10.1.0.1"\n'
@@ -383,6 +388,8 @@ def test_plan_several_addresses_become_aliases_without_gaps():
 def test_plan_dhcp_to_static_stops_dhclient_and_replaces_the_route():
     rc = {"/etc/rc.conf": 'ifconfig_hn1="SYNCDHCP"\n'}
     pidfile = "/var/run/dhclient/dhclient.hn1.pid"
+    # 10.1.0.4 is the lease of the dhclient running: it goes, and with it
+    # the default route it was the source of
     p = plan(
         {
             "IP_ADDR": "10.1.0.9;2001:db8:1::4",
@@ -391,12 +398,12 @@ def test_plan_dhcp_to_static_stops_dhclient_and_replaces_the_route():
         },
         rc=rc,
         dh={"hn1": pidfile},
+        leases={"hn1": "10.1.0.4"},
     )
     assert commands(p) == [
         f"pkill -F {pidfile} -x dhclient",
-        "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet 10.1.0.9/24 alias",
-        "route delete default",
+        "ifconfig hn1 inet 10.1.0.4 -alias",
         "route add default 10.1.0.254",
     ]
     assert new_text(p) == (
@@ -514,10 +521,7 @@ def test_plan_ipv6_gateway_link_local_gets_the_scope():
         {"IP_ADDR": "10.1.0.4;2001:db8:1::4", "SUBNET": "24;64", "GATEWAY": "fe80::1"},
         routes={"inet6": ("fe80::2%hn1", "hn1")},
     )
-    assert commands(p) == [
-        "route delete -inet6 default",
-        "route add -inet6 default fe80::1%hn1",
-    ]
+    assert commands(p) == ["route change -inet6 default fe80::1%hn1"]
     assert new_text(p).endswith('ipv6_defaultrouter="fe80::1%hn1"\n')
 
 
@@ -526,10 +530,7 @@ def test_plan_ipv4_link_local_gateway_gets_no_scope():
         {"IP_ADDR": "169.254.10.4", "SUBNET": "16", "GATEWAY": "169.254.0.1"},
         routes={"inet": ("169.254.0.2", "hn1")},
     )
-    assert commands(p)[-2:] == [
-        "route delete default",
-        "route add default 169.254.0.1",
-    ]
+    assert commands(p)[-1:] == ["route change default 169.254.0.1"]
     assert new_text(p).endswith('defaultrouter="169.254.0.1"\n')
 
 
@@ -550,8 +551,8 @@ def test_plan_vf_lagg_takes_the_live_changes():
     )
     assert commands(p) == [
         "ifconfig hn0 inet6 2001:db8::4 -alias",
-        "ifconfig lagg0 inet 10.0.0.4 -alias",
         "ifconfig lagg0 inet 10.0.0.5/24 alias",
+        "ifconfig lagg0 inet 10.0.0.4 -alias",
     ]
     assert new_text(p) == 'ifconfig_hn0="inet 10.0.0.5/24"\n'
     assert p.summary == "hn0: static 10.0.0.5/24 dns 1 via lagg0"
@@ -834,15 +835,19 @@ def test_one_ipv4_address(run, root, vm):
     assert (root / "etc/rc.conf.bak").stat().st_mode & 0o777 == 0o640
     assert (root / "etc/resolv.conf").read_text() == RESOLV_CONF
     assert not (root / "etc/resolv.conf.bak").exists()
-    assert [c["argv"][0] for c in vm.mutating_calls()] == ["ifconfig", "ifconfig"]
+    # 10.0.0.4 took its default route with it: added again, once
+    assert [c["argv"] for c in vm.mutating_calls()] == [
+        ["ifconfig", "hn0", "inet", "10.0.0.5/24", "alias"],
+        ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
+        ["route", "add", "default", "10.0.0.1"],
+    ]
 
 
 def test_both_default_routes_come_from_one_netstat(run, root, vm):
     result = set_ip(run, root, hn0_request(GATEWAY="10.0.0.9;2001:db8::1"), "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:3] == [
-        "/sbin/route delete default",
-        "/sbin/route add default 10.0.0.9",
+    assert result.stdout.splitlines()[:2] == [
+        "/sbin/route change default 10.0.0.9",
         "/sbin/route add -inet6 default 2001:db8::1",
     ]
     assert [c["argv"] for c in vm.calls()] == [["ifconfig"], ["netstat", "-rn"]]
@@ -1101,8 +1106,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(run, root, vm):
     result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5"), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "/sbin/ifconfig hn0 inet 10.0.0.4 -alias\n"
         "/sbin/ifconfig hn0 inet 10.0.0.5/24 alias\n"
+        "/sbin/ifconfig hn0 inet 10.0.0.4 -alias\n"
+        "/sbin/route add default 10.0.0.1\n"
         "--- /etc/rc.conf\n+++ /etc/rc.conf\n"
     )
     assert '-ifconfig_hn0="inet 10.0.0.4/24"\t# primary\n' in result.stdout
@@ -1174,12 +1180,13 @@ def test_commands_and_summary_reach_syslog(dist):
         with log:
             result = set_ip(Runner(dist, top), top, hn0_request(IP_ADDR="10.0.0.5"))
             assert result.returncode == 0, result.stderr
-            messages = [log.recv(65536).decode() for _ in range(4)]
+            messages = [log.recv(65536).decode() for _ in range(5)]
         assert [m.partition("]: ")[2] for m in messages] == [
             "hv_set_ifconfig: /etc/rc.conf rewritten,"
             " the previous version kept as /etc/rc.conf.bak",
-            "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.4 -alias",
             "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.5/24 alias",
+            "hv_set_ifconfig: /sbin/ifconfig hn0 inet 10.0.0.4 -alias",
+            "hv_set_ifconfig: /sbin/route add default 10.0.0.1",
             "hv_set_ifconfig: hn0: static 10.0.0.5/24 gw 10.0.0.1 dns 1",
         ]
         assert all(m.startswith("<30>hvtools[") for m in messages)  # daemon.info
