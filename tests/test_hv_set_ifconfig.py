@@ -1193,3 +1193,261 @@ def test_commands_and_summary_reach_syslog(dist):
         assert addresses(vm, "hn0") == ["10.0.0.5/24"]
     finally:
         shutil.rmtree(top)
+
+
+# Re-IP: the default route survives (issue 11).  FreeBSD deletes the routes
+# of an IPv4 address with it (in_ifadown); each case ends with the default
+# route through the requested gateway, and a second run changes nothing.
+
+
+def reip_twice(run, root, vm, text):
+    """Run the dry run, the request, and the request again; returns the
+    first run.  The dry run predicts what the first run does."""
+    dry = set_ip(run, root, text, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    predicted = [line for line in dry.stdout.splitlines() if line.startswith("/")]
+    mark = len(vm.mutating_calls())
+    first = set_ip(run, root, text)
+    assert (first.returncode, first.stderr) == (0, "")
+    done = [c["argv"] for c in vm.mutating_calls()[mark:]]
+    assert [" ".join(a).split(" ", 1)[1] for a in done] == [
+        p.split(" ", 1)[1] for p in predicted
+    ]
+    assert [os.path.basename(p.split()[0]) for p in predicted] == [a[0] for a in done]
+    before = files(root)
+    mark = len(vm.mutating_calls())
+    second = set_ip(run, root, text)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.endswith(" (unchanged)\n")
+    assert vm.mutating_calls()[mark:] == []
+    assert files(root) == before
+    return first
+
+
+def test_reip_with_a_new_gateway(run, root, vm):
+    reip_twice(run, root, vm, hn0_request(IP_ADDR="10.0.0.5", GATEWAY="10.0.0.254"))
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    assert default_routes(vm) == [(False, "10.0.0.254", "hn0")]
+    assert rc_env(root)["defaultrouter"] == "10.0.0.254"
+
+
+def test_reip_from_a_dhcp_lease_with_the_same_gateway(run, root, vm):
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    vm.set_lease("hn0", "10.0.0.4/24", router="10.0.0.1")
+    assert run_sim(root, "/sbin/dhclient", "hn0") == 0
+    assert default_routes(vm) == [(False, "10.0.0.1", "hn0")]
+    reip_twice(run, root, vm, hn0_request(IP_ADDR="10.0.0.5", GATEWAY="10.0.0.1"))
+    assert vm.dhclients() == {}
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    assert default_routes(vm) == [(False, "10.0.0.1", "hn0")]
+    assert rc_env(root)["defaultrouter"] == "10.0.0.1"
+
+
+def lagg_vm(root, vm):
+    """hn0 and its VF mce0 in lagg0, which has hn0's address and route."""
+    vm.add_vf("hn0", "mce0")
+    for argv in (
+        ["ifconfig", "mce0", "up"],
+        ["ifconfig", "lagg0", "create", "laggproto", "failover", "laggport", "hn0"],
+        ["ifconfig", "lagg0", "laggport", "mce0"],
+        ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
+        ["ifconfig", "lagg0", "inet", "10.0.0.4/24", "up"],
+        ["route", "add", "default", "10.0.0.1"],
+    ):
+        assert run_sim(root, "/sbin/" + argv[0], *argv[1:]) == 0
+    assert default_routes(vm) == [(False, "10.0.0.1", "lagg0")]
+    return vm
+
+
+@pytest.mark.parametrize("gateway", ["10.0.0.1", "10.0.0.254"])
+def test_reip_on_a_lagg(run, root, vm, gateway):
+    lagg_vm(root, vm)
+    text = hn0_request(IP_ADDR="10.0.0.5", GATEWAY=gateway)
+    result = reip_twice(run, root, vm, text)
+    assert result.stdout.endswith(" via lagg0\n")
+    assert addresses(vm, "lagg0") == ["10.0.0.5/24"]
+    assert default_routes(vm) == [(False, gateway, "lagg0")]
+
+
+@pytest.mark.parametrize("gateway", ["10.0.0.1", "10.0.0.254"])
+def test_reip_of_an_interface_found_by_its_mac(run, root, vm, gateway):
+    text = hn0_request(IF_NAME=None, IP_ADDR="10.0.0.5", GATEWAY=gateway)
+    reip_twice(run, root, vm, text)
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+    assert default_routes(vm) == [(False, gateway, "hn0")]
+
+
+def test_reip_keeps_an_ipv6_default_route(run, root, vm):
+    (root / "etc/rc.conf").write_text(
+        RC_CONF + 'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+    )
+    assert run_sim(root, "/sbin/ifconfig", "hn0", "inet6", "2001:db8::4/64") == 0
+    assert run_sim(root, "/sbin/route", "add", "-inet6", "default", "2001:db8::1") == 0
+    text = hn0_request(
+        IP_ADDR="10.0.0.5;2001:db8::5", SUBNET="24;64", GATEWAY="10.0.0.1;2001:db8::1"
+    )
+    reip_twice(run, root, vm, text)
+    assert addresses(vm, "hn0") == ["10.0.0.5/24", "2001:db8::5/64"]
+    assert default_routes(vm) == [
+        (False, "10.0.0.1", "hn0"),
+        (True, "2001:db8::1", "hn0"),
+    ]
+
+
+def test_an_off_link_gateway_is_refused_by_route(run, root, vm):
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5", GATEWAY="192.168.9.1"))
+    assert result.returncode == 71
+    assert result.stderr == (
+        "hv_set_ifconfig: /sbin/route add default 192.168.9.1: route: writing to"
+        " routing socket: Network is unreachable (the files hold the new"
+        " configuration)\n"
+    )
+    assert addresses(vm, "hn0") == ["10.0.0.5/24"]
+
+
+def test_route_change_failure_quotes_routes_verdict(run, root, vm):
+    # route(8) may say why on stdout only (EEXIST; netlink's route(8)).
+    vm.fail(["route", "change"], "")
+    result = set_ip(run, root, hn0_request(GATEWAY="10.0.0.254"))
+    assert result.returncode == 71
+    assert "/sbin/route change default 10.0.0.254: exit status 1" in result.stderr
+
+
+# Only what is ours is removed.
+
+
+def test_plan_keeps_what_is_not_ours():
+    ifconfig = IFCONFIG.replace(
+        "\tinet6 2001:db8:1::4 prefixlen 64\n",
+        "\tinet6 2001:db8:1::4 prefixlen 64\n"
+        "\tinet 10.1.0.100 netmask 0xffffff00 broadcast 10.1.0.255 vhid 1\n"
+        "\tinet 10.1.0.50 netmask 0xffffffff broadcast 10.1.0.50\n"
+        "\tinet6 2001:db8:1:0:20d:3aff:feab:cdef prefixlen 64 autoconf\n",
+    )
+    same = {"IP_ADDR": "10.1.0.4;2001:db8:1::4", "SUBNET": "24;64", "GATEWAY": ""}
+    p = plan(same, ifconfig=ifconfig)
+    assert (p.commands, p.routes, p.files) == ([], [], {})
+    p = plan({"IP_ADDR": "10.1.0.9", "GATEWAY": ""}, ifconfig=ifconfig)
+    assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.9/24 alias",
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+        "ifconfig hn1 inet6 2001:db8:1::4 -alias",
+    ]
+    # a CARP address rc.conf knows is still carp(4)'s
+    rc = {"/etc/rc.conf": 'ifconfig_hn1_alias0="inet vhid 1 10.1.0.100/24"\n'}
+    assert commands(plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, rc=rc,
+                         ifconfig=ifconfig)) == ["dhclient -b hn1"]  # fmt: skip
+
+
+def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
+    ifconfig = IFCONFIG.replace(
+        "\tinet 10.1.0.4 netmask 0xffffff00 broadcast 10.1.0.255\n",
+        "\tinet 10.1.0.4 netmask 0xffffff00 broadcast 10.1.0.255\n"
+        "\tinet 10.1.0.50 netmask 0xffffffff broadcast 10.1.0.50\n",
+    )
+    p = plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, ifconfig=ifconfig)
+    assert commands(p) == [
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+        "ifconfig hn1 inet6 2001:db8:1::4 -alias",
+        "dhclient -b hn1",
+    ]
+
+
+def test_plan_an_earlier_configuration_is_ours():
+    # rc.conf already has the new address (an earlier run failed half way):
+    # the address its backup gave is ours, one nobody gave is not.
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.9/24"\n'}
+    ifconfig = IFCONFIG.replace("\tinet6 2001:db8:1::4 prefixlen 64\n", "")
+    fields = {"IP_ADDR": "10.1.0.9", "GATEWAY": ""}
+    assert commands(plan(fields, rc=rc, ifconfig=ifconfig)) == [
+        "ifconfig hn1 inet 10.1.0.9/24 alias"
+    ]
+    earlier = {"/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'}
+    assert commands(plan(fields, rc=rc, ifconfig=ifconfig, earlier=earlier)) == [
+        "ifconfig hn1 inet 10.1.0.9/24 alias",
+        "ifconfig hn1 inet 10.1.0.4 -alias",
+    ]
+
+
+def test_identical_request_keeps_carp_jail_and_slaac_addresses(run, root, vm):
+    (root / "etc/rc.conf").write_text(
+        RC_CONF + 'ifconfig_hn0_ipv6="inet6 accept_rtadv"\n'
+    )
+    vm.add_carp("hn0", "10.0.0.100/24", vhid=1)
+    assert run_sim(root, "/sbin/ifconfig", "hn0", "inet", "10.0.0.50/32", "alias") == 0
+    assert run_sim(root, "/sbin/ifconfig", "hn0", "inet6", "-ifdisabled") == 0
+    vm.add_slaac("hn0", "2001:db8::20d:3aff:fe12:3456/64")
+    theirs = ["10.0.0.100/24", "10.0.0.50/32", "2001:db8::20d:3aff:fe12:3456/64"]
+    mark = len(vm.mutating_calls())
+    result = set_ip(run, root, hn0_request())
+    assert result.stdout == "hn0: static 10.0.0.4/24 gw 10.0.0.1 dns 1 (unchanged)\n"
+    assert vm.mutating_calls()[mark:] == []
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5"))
+    assert result.returncode == 0, result.stderr
+    assert addresses(vm, "hn0") == sorted(["10.0.0.5/24", *theirs])
+    assert default_routes(vm) == [(False, "10.0.0.1", "hn0")]
+    assert rc_env(root)["ifconfig_hn0_ipv6"] == "inet6 accept_rtadv"
+    inet6 = [a["address"] for a in vm.interface("hn0")["inet6"]]
+    assert any(a.startswith("fe80:") for a in inet6), "link-local kept"
+
+
+def test_dhcp_without_dhclient_keeps_what_is_not_ours(run, root, vm):
+    vm.add_carp("hn0", "10.0.0.100/24", vhid=1)
+    assert run_sim(root, "/sbin/ifconfig", "hn0", "inet", "10.0.0.50/32", "alias") == 0
+    request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    mark = len(vm.mutating_calls())
+    result = set_ip(run, root, request)
+    assert result.returncode == 0, result.stderr
+    assert list(vm.dhclients()) == ["hn0"]
+    # (no lease yet: dhclient-script's `ifconfig hn0 inet A` would replace
+    # whatever address is first, FreeBSD's doing, not ours)
+    assert addresses(vm, "hn0") == ["10.0.0.100/24", "10.0.0.50/32"]
+    assert [c["argv"] for c in vm.mutating_calls()[mark:]] == [
+        ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
+        ["dhclient", "-b", "hn0"],
+    ]
+
+
+def test_parse_ifconfig_flags_carp_and_slaac():
+    interface = hvtools.parse_ifconfig(
+        "hn0: flags=8843<UP> metric 0 mtu 1500\n"
+        "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n"
+        "\tinet 10.0.0.100 netmask 0xffffff00 broadcast 10.0.0.255 vhid 3\n"
+        "\tinet6 2001:db8::100 prefixlen 64 vhid 3\n"
+        "\tinet6 2001:db8::4 prefixlen 64 autoconf\n"
+        "\tinet6 2001:db8::5 prefixlen 64\n"
+    )["hn0"]
+    assert interface.carp == {"10.0.0.100", "2001:db8::100"}
+    assert interface.autoconf == {"2001:db8::4"}
+
+
+def test_parse_lease_address():
+    lease = 'lease {\n  interface "hn0";\n  fixed-address %s;\n}\n'
+    text = lease % "10.0.0.4" + lease % "10.0.0.9"
+    assert hvtools.parse_lease_address(text) == "10.0.0.9"
+    assert hvtools.parse_lease_address("") is None
+    assert hvtools.parse_lease_address(lease % "x; reboot") is None
+
+
+def test_routes_after_predicts_the_kernel():
+    interfaces = hvtools.parse_ifconfig(
+        IFCONFIG.replace(
+            "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n",
+            "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n"
+            "\tinet 10.0.0.5 netmask 0xffffff00 broadcast 10.0.0.255\n"
+            "\tinet 10.0.0.6 netmask 0xfffffff0 broadcast 10.0.0.15\n",
+        )
+    )
+    routes = {"inet": ("10.0.0.1", "hn0"), "inet6": ("2001:db8::1", "hn0")}
+    after = hvtools.routes_after
+    # the source is the most specific prefix holding the gateway
+    assert after(routes, interfaces, {("hn0", "10.0.0.6")})["inet"] is None
+    assert after(routes, interfaces, {("hn0", "10.0.0.4")}) == routes
+    routes["inet"] = ("10.0.0.200", "hn0")
+    # the first of equals
+    assert after(routes, interfaces, {("hn0", "10.0.0.5")}) == routes
+    assert after(routes, interfaces, {("hn0", "10.0.0.4")}) == dict(routes, inet=None)
+    assert after(routes, interfaces, {("hn1", "10.0.0.4")}) == routes
+    assert after({"inet": ("link#2", "hn0")}, interfaces, {("hn0", "10.0.0.4")}) == {
+        "inet": ("link#2", "hn0")
+    }
