@@ -2049,6 +2049,7 @@ def main(argv=None):
     # The root is what is left of the path without the program's place.
     rel = next((r for r in PROGRAMS if path.endswith(f"/{r}")), None)
     root = path[: -len(rel) - 1] if rel else os.path.dirname(os.path.dirname(path))
+    root = root or "/"  # run inside the root, chroot(8)ed (tests/freebsdsh.py)
     if program not in PROGRAM_FUNCS:
         sys.stderr.write(f"fakebsd: {program}: not a simulated program\n")
         return 127
