@@ -128,6 +128,8 @@ DHCLIENT = "/sbin/dhclient"
 NETSTAT = "/usr/bin/netstat"
 PKILL = "/bin/pkill"
 PGREP = "/bin/pgrep"
+RESOLVCONF = "/sbin/resolvconf"
+RESOLVCONF_CONF = "/etc/resolvconf.conf"
 # dhclient's pid file: current releases, then older ones.
 DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
 
@@ -1099,9 +1101,9 @@ def ifconfig_args(env, ifname, suffix=""):
 # (None: no such file); files lists the paths rc(8) reads, in its order.
 
 
-def rc_set(texts, files, name, value):
+def rc_set(texts, files, name, value, new_in="/etc/rc.conf"):
     """Set NAME in the last of files that assigns it (its last assignment
-    there), else append it to /etc/rc.conf; texts is updated."""
+    there), else append it to new_in; texts is updated."""
     word = f"{name}={_rc_quote(value)}"
     for path in reversed(files):
         spans = _rc_spans(texts.get(path), name)
@@ -1110,10 +1112,10 @@ def rc_set(texts, files, name, value):
             text = texts[path]
             texts[path] = text[:start] + word + text[end:]
             return
-    text = texts.get("/etc/rc.conf") or ""
+    text = texts.get(new_in) or ""
     if text and not text.endswith("\n"):
         text += "\n"
-    texts["/etc/rc.conf"] = f"{text}{word}\n"
+    texts[new_in] = f"{text}{word}\n"
 
 
 def rc_unset(texts, files, name):
@@ -1551,14 +1553,17 @@ def choose_interface(request, interfaces):
     return ifname, laggs[0] if laggs else ifname
 
 
-def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
+def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients,
+                      resolvconf=False, resolvconf_conf=None):  # fmt: skip
     """The Plan for a request.
 
     interfaces: parse_ifconfig(); rc: {path: text or None} of
     /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
     /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
     parse_netstat_routes(), the default routes; dhclients:
-    {interface: pidfile} of the dhclient processes running.
+    {interface: pidfile} of the dhclient processes running; resolvconf:
+    whether /sbin/resolvconf can be run; resolvconf_conf:
+    /etc/resolvconf.conf or None.
     """
     import ipaddress
 
@@ -1592,16 +1597,19 @@ def plan_set_ifconfig(request, interfaces, *, rc, resolv, routes, dhclients):
         _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways)
     if request.dns is not None:
         servers = [_canonical(ipaddress, s) for s in parse_nameservers(resolv or "")]
-        if servers != request.dns:
+        if resolvconf and resolvconf_enabled(resolvconf_conf):
+            _plan_resolvconf(plan, request.dns, texts, resolvconf_conf, servers)
+        elif servers != request.dns:
             texts["/etc/resolv.conf"] = replace_nameservers(resolv, request.dns)
-    before = dict(rc, **{"/etc/resolv.conf": resolv})
+    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: resolvconf_conf})
     plan.files = {
         path: (before.get(path), text)
         for path, text in texts.items()
         if text is not None and text != before.get(path)
     }
     for path in plan.files:
-        _check_rewritable(path, rc.get(path))
+        if path != "/etc/resolv.conf":
+            _check_rewritable(path, before.get(path))
     plan.summary = _plan_summary(request, plan)
     return plan
 
@@ -1615,6 +1623,30 @@ def _check_rewritable(path, text):
         raise Failure(
             EX_DATAERR, f"{path}:{lineno}: {reason}: not rewritten, fix it by hand"
         )
+
+
+def resolvconf_enabled(text):
+    """resolvconf(8) regenerates resolv.conf: resolvconf.conf(5) does not set
+    resolvconf to something other than YES, TRUE, ON or 1 (empty counts as
+    YES: openresolv tests ${resolvconf:-YES})."""
+    env = rc_evaluate(rc_parsed(text or "")[0], {})
+    return checkyesno(env.get("resolvconf") or "YES")
+
+
+def _plan_resolvconf(plan, servers, texts, text, current):
+    # dhclient-script hands every lease's servers to resolvconf(8), which
+    # rewrites resolv.conf from its records and resolvconf.conf at each lease
+    # event on any interface: servers written into resolv.conf would vanish.
+    # name_servers in resolvconf.conf comes first in every regeneration.
+    value = " ".join(servers)
+    env = rc_evaluate(rc_parsed(text or "")[0], {})
+    if env.get("name_servers") != value:
+        edited = {RESOLVCONF_CONF: text}
+        rc_set(edited, [RESOLVCONF_CONF], "name_servers", value, new_in=RESOLVCONF_CONF)
+        texts[RESOLVCONF_CONF] = edited[RESOLVCONF_CONF]
+    # Also when only resolv.conf lags (an earlier run stopped before -u).
+    if RESOLVCONF_CONF in texts or current[: len(servers)] != servers:
+        plan.commands.append([RESOLVCONF, "-u"])
 
 
 def replace_nameservers(text, servers):
@@ -1900,6 +1932,8 @@ def hv_set_ifconfig(args):
         resolv=read_text("/etc/resolv.conf"),
         routes=_default_routes(request),
         dhclients=_running_dhclients((ifname, target)),
+        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
     )
     for message in plan.warnings:
         warn(message)
