@@ -14,12 +14,15 @@ The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
   machine, and nothing mounted there is seen outside;
 * a scratch directory made into a FreeBSD-looking root by bind mounts:
   /etc, /sbin, /libexec, /var and /usr/sbin are the test root's own (the
-  simulator's programs in /sbin, what hvtools wrote in /etc); /usr/bin,
-  /usr/lib, /usr/lib64 and /usr/libexec are this machine's, read-only, for
-  the shell and the tools (cat, sed, cmp ...) the scripts use; /dev has
-  null, zero and urandom only; the Python running the simulator and the
-  tests directory are there read-only at their own paths, so that the
-  simulator's programs run inside;
+  simulator's programs in /sbin, what hvtools wrote in /etc); /usr/lib,
+  /usr/lib64 and /usr/libexec are this machine's, read-only; /bin and
+  /usr/bin hold this machine's programs (symbolic links into its /usr/bin,
+  mounted read-only at /.host) for the shell and the tools (cat, sed, cmp
+  ...) the scripts use, except where the test root has its own (the
+  simulator's pkill, pgrep, kill, netstat); /dev has null, zero and
+  urandom only; the Python running the simulator and the tests directory
+  are there read-only at their own paths, so that the simulator's programs
+  run inside;
 * chroot(8) into it, with exactly the environment given (env -i).
 
 FreeBSD's sh is played by bash, not dash: dash makes `shift N` past $#
@@ -42,7 +45,8 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 
 # What a test root lends the scratch tree, and what this machine lends it.
 FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin")
-FROM_HOST = ("usr/bin", "usr/lib", "usr/lib64", "usr/libexec")
+FROM_HOST = ("usr/lib", "usr/lib64", "usr/libexec")
+MERGED = ("bin", "usr/bin")  # this machine's programs, or the root's own
 DEVICES = ("null", "zero", "urandom")
 
 # Builtins of FreeBSD's sh (bin/sh/var.c setvarcmd) that bash lacks, and
@@ -129,17 +133,18 @@ def check_root():
         raise NotRoot("freebsdsh runs FreeBSD's scripts as root only (id -u is not 0)")
 
 
-def run(root, argv, env=None, input=None, timeout=120):
+def run(root, argv, env=None, input=None, timeout=120, binds=()):
     """Run argv (its paths as FreeBSD sees them) in root's FreeBSD tree with
-    exactly env (default: PATH only, FreeBSD's _PATH_STDPATH); returns a
-    subprocess.CompletedProcess with text output."""
+    exactly env (default: PATH only, FreeBSD's _PATH_STDPATH); binds: more
+    directories of this machine to show read-only at their own paths (a
+    built hvtools).  Returns a subprocess.CompletedProcess, text output."""
     check_root()
     root = os.path.abspath(str(root))
     if env is None:
         env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin"}
     scratch = tempfile.mkdtemp(prefix=".freebsdsh-", dir=os.path.dirname(root))
     try:
-        binds = _prepare(scratch, root)
+        binds = _prepare(scratch, root, [str(b) for b in binds])
         assignments = [f"{k}={v}" for k, v in env.items()]
         command = [
             "unshare", "-m", "-n", "-u", "--propagation", "private",
@@ -160,7 +165,7 @@ def run(root, argv, env=None, input=None, timeout=120):
         shutil.rmtree(scratch)
 
 
-def _prepare(scratch, root):
+def _prepare(scratch, root, extra):
     """Make the mount points in scratch; return the binds, "rw=SRC:/DST" or
     "ro=SRC:/DST"."""
     binds = []
@@ -182,16 +187,33 @@ def _prepare(scratch, root):
         source = "/" + rel
         if os.path.isdir(source) and not os.path.islink(source):
             mount_point(rel, source, "ro")
-    for top in ("bin", "lib", "lib64"):
-        # /bin and the libraries: where this machine has them.
+    for top in ("lib", "lib64"):
+        # The libraries: where this machine has them.
         host = "/" + top
         if os.path.islink(host):
             os.symlink(os.readlink(host), os.path.join(scratch, top))
         elif os.path.isdir(host):
             mount_point(top, host, "ro")
+    for rel in MERGED:
+        host = os.path.realpath("/" + rel)
+        if not os.path.isdir(os.path.join(scratch, f".host{host}")):
+            mount_point(f".host{host}", host, "ro")
+        merged = os.path.join(scratch, rel)
+        os.makedirs(merged)
+        for entry in os.listdir(host):
+            os.symlink(f"/.host{host}/{entry}", os.path.join(merged, entry))
+        own = os.path.join(root, rel)
+        for entry in os.listdir(own) if os.path.isdir(own) else ():
+            if os.path.isfile(os.path.join(own, entry)):
+                os.unlink(os.path.join(merged, entry))
+                mount_point(f"{rel}/{entry}", os.path.join(own, entry), "rw", False)
+        # /bin/sh: the wrapper below.
+        if os.path.lexists(os.path.join(merged, "sh")):
+            os.unlink(os.path.join(merged, "sh"))
+        os.symlink("/.freebsdsh/sh", os.path.join(merged, "sh"))
     for device in DEVICES:
         mount_point(f"dev/{device}", f"/dev/{device}", "rw", is_dir=False)
-    for path in _python_dirs():
+    for path in _nested_out([*_python_dirs(), *extra]):
         mount_point(path, path, "ro")
     os.makedirs(os.path.join(scratch, "tmp"), mode=0o1777, exist_ok=True)
     # /bin/sh: our wrapper over whatever /bin/sh is here.
@@ -203,20 +225,22 @@ def _prepare(scratch, root):
     with open(wrapper, "w") as f:
         f.write(WRAPPER)
     os.chmod(wrapper, 0o755)
-    binds.append(f"ro={wrapper}:{os.path.realpath('/bin/sh')}")
     return binds
 
 
 def _python_dirs():
     # The simulator's programs exec this Python on fakebsd.py.
-    dirs = {
+    return [
         os.path.dirname(os.path.abspath(sys.executable)),
         os.path.realpath(sys.base_prefix),
         TESTS,
-    }
+    ]
+
+
+def _nested_out(dirs):
     # Parents first; a directory inside another bound one needs no bind.
     chosen = []
-    for d in sorted(dirs):
+    for d in sorted(set(dirs)):
         if not any(d.startswith(c + "/") for c in chosen):
             chosen.append(d)
     return chosen

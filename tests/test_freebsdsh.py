@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+import fakebsd
 import freebsdsh
 
 
@@ -32,9 +33,23 @@ def test_the_scripts_see_the_test_root_as_etc_sbin_var(root):
 
 
 def test_the_machine_is_read_only_and_unchanged(root):
-    done = sh(root, "echo x > /usr/bin/freebsdsh-test; echo $?")
-    assert done.stdout.strip() != "0"
-    assert not os.path.exists("/usr/bin/freebsdsh-test")
+    done = sh(
+        root,
+        "for d in /usr/lib /.host/usr/bin; do"
+        " echo x > $d/freebsdsh-test 2>/dev/null; echo $?; done;"
+        " echo x > /usr/bin/freebsdsh-test; echo $?",
+    )
+    # /usr/bin is the scratch tree's (links to this machine's programs).
+    assert done.stdout.split() == ["1", "1", "0"]
+    for d in ("/usr/lib", "/usr/bin"):
+        assert not os.path.exists(f"{d}/freebsdsh-test")
+
+
+def test_the_roots_own_programs_replace_the_machines(sim, root):
+    # The simulator's /bin/pgrep, not procps's.
+    sim.start_dhclient("hn0")
+    done = sh(root, "/bin/pgrep -x dhclient; /usr/bin/netstat -rn | head -1")
+    assert done.stdout.splitlines() == [str(fakebsd.FIRST_PID), "Routing tables"]
 
 
 def test_the_environment_is_exactly_the_one_given(root):
