@@ -106,8 +106,9 @@ def test_injected_servers_survive_a_reboot(dist, root, vm):
 def test_a_static_request_survives_a_renewal_too(dist, root, vm):
     set_ip(dist, root, HWADDR=HN1_MAC, IF_NAME="hn1", DHCP="0",
            IP_ADDR="10.1.0.4", SUBNET="24", DNS="2001:db8::53")  # fmt: skip
+    vm.set_lease("hn0", "10.0.0.4/24", "10.0.0.1", dns=["168.63.129.17"])
     vm.renew("hn0")
-    assert nameservers(root) == ["2001:db8::53", AZURE_DNS]
+    assert nameservers(root) == ["2001:db8::53", "168.63.129.17"]
 
 
 def test_resolvconf_disabled_leaves_resolv_conf_to_hvtools(dist, root, vm):
@@ -117,5 +118,6 @@ def test_resolvconf_disabled_leaves_resolv_conf_to_hvtools(dist, root, vm):
     conf.write_text(conf.read_text() + "resolvconf=NO\n")
     inject_hn1_dns(dist, root)
     assert "name_servers=" not in conf.read_text().replace("#name_servers=", "")
+    vm.set_lease("hn0", "10.0.0.4/24", "10.0.0.1", dns=["168.63.129.17"])
     vm.renew("hn0")
     assert nameservers(root) == ["10.1.0.53", "10.1.0.54"]
