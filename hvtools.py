@@ -1911,7 +1911,8 @@ def _plan_summary(request, plan):
 
 def hv_set_ifconfig(args):
     """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
-    live, in rc.conf and in resolv.conf.  --dry-run prints the plan."""
+    live, in rc.conf and in resolvconf.conf (resolv.conf without
+    resolvconf(8)).  --dry-run prints the plan."""
     dry_run = args[:1] == ["--dry-run"]
     if dry_run:
         args = args[1:]
