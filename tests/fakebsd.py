@@ -97,6 +97,8 @@ The model
   VM whose loader.conf sets 0), hw.hn.vflist="" and hw.hn.vfmap=""
   (read-only), dev.hn.N.vf="" for each hn.  old_kernel() removes all of
   these VF OIDs; set_transparent(1) makes the kernel transparent.
+  kern.features.inet=1 and kern.features.inet6=1 (read-only): a kernel
+  with INET and INET6, as GENERIC.
 * Every call is logged: argv (basename first), status, stdout, stderr and
   "mutating" (it changed, or would have changed, the state: all but
   showing/listing ifconfig, sysctl reads, route get, pgrep, pkill/kill that
@@ -365,6 +367,11 @@ def default_state():
         ("hw.hn.vf_transparent", 0, "tunable"),
         ("hw.hn.vflist", "", "ro"),
         ("hw.hn.vfmap", "", "ro"),
+        # FEATURE(inet) in netinet/in_proto.c, FEATURE(inet6) in
+        # netinet6/in6_proto.c (sys/sysctl.h FEATURE: a read-only int 1);
+        # network.subr's afexists() reads them.
+        ("kern.features.inet", 1, "ro"),
+        ("kern.features.inet6", 1, "ro"),
     ):
         k.sysctl_set(name, value, access)
     lo = k.attach("lo0", None, events=False)

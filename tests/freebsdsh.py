@@ -49,12 +49,18 @@ FROM_HOST = ("usr/lib", "usr/lib64", "usr/libexec")
 MERGED = ("bin", "usr/bin")  # this machine's programs, or the root's own
 DEVICES = ("null", "zero", "urandom")
 
-# Builtins of FreeBSD's sh (bin/sh/var.c setvarcmd) that bash lacks, and
-# sleep(1): rc.d/netif waits net.inet6.ip6.dad_count + 1 seconds for DAD and
-# dhclient-script a second here and there; in the simulator no time needs
-# to pass, so sleeping only slows the tests down.
+# Builtins of FreeBSD's sh (bin/sh/var.c setvarcmd) that bash lacks;
+# FreeBSD programs Linux lacks: limits(1) (rc.subr's run_rc_command starts
+# a daemon as `limits -C CLASS COMMAND`, which here runs COMMAND without
+# the login class's resource limits) and kenv(1) (rc.subr asks it for
+# rc.debug: no kernel environment here); and sleep(1): rc.d/netif waits
+# net.inet6.ip6.dad_count + 1 seconds for DAD and dhclient-script a second
+# here and there; in the simulator no time needs to pass, so sleeping only
+# slows the tests down.
 SHIMS = """\
 setvar() { eval "$1=\\$2"; }
+limits() { if [ "$1" = -C ]; then shift 2; fi; "$@"; }
+kenv() { return 1; }
 sleep() { :; }
 """
 
@@ -112,20 +118,18 @@ def install_resolvconf(root):
     )
 
 
+RC_SCRIPTS = ("netif", "routing", "dhclient", "resolv", "devd")
+
+
 def install_rc(root):
     """rc(8)'s network part: rc.subr, network.subr, the defaults and the
-    rc.d scripts of the shared tree."""
-    install(
-        root,
-        "etc/rc.subr",
-        "etc/network.subr",
-        "etc/defaults/rc.conf",
-        "etc/rc.d/netif",
-        "etc/rc.d/routing",
-        "etc/rc.d/dhclient",
-        "etc/rc.d/resolv",
-        "etc/rc.d/devd",
-    )
+    rc.d scripts of the shared tree, the scripts executable as FreeBSD
+    installs them (libexec/rc/rc.d/Makefile: mode 555; the shared copies are
+    read-only files)."""
+    install(root, "etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
+    install(root, *(f"etc/rc.d/{name}" for name in RC_SCRIPTS))
+    for name in RC_SCRIPTS:
+        os.chmod(os.path.join(str(root), "etc/rc.d", name), 0o755)
 
 
 def check_root():

@@ -69,6 +69,10 @@ def test_default_kernel(sim, root):
     assert run(root, "sysctl", "-n", "hw.hn.vf_transparent") == (0, "0\n", "")
     assert run(root, "sysctl", "-n", "hw.hn.vflist") == (0, "\n", "")
     assert run(root, "sysctl", "hw.hn.vfmap") == (0, "hw.hn.vfmap: \n", "")
+    # FEATURE(inet), FEATURE(inet6): network.subr's afexists() reads them.
+    assert run(root, "sysctl", "-n", "kern.features.inet") == (0, "1\n", "")
+    assert run(root, "sysctl", "-n", "kern.features.inet6") == (0, "1\n", "")
+    assert run(root, "sysctl", "kern.features.inet6=0")[0] == 1
     assert sim.routes() == []
     assert sim.events() == []
     assert sim.processes() == {}
