@@ -128,6 +128,8 @@ DHCLIENT = "/sbin/dhclient"
 NETSTAT = "/usr/bin/netstat"
 PKILL = "/bin/pkill"
 PGREP = "/bin/pgrep"
+RESOLVCONF = "/sbin/resolvconf"
+RESOLVCONF_CONF = "/etc/resolvconf.conf"
 # dhclient's pid file: current releases, then older ones.
 DHCLIENT_PIDFILES = ("/var/run/dhclient/dhclient.{}.pid", "/var/run/dhclient.{}.pid")
 # dhclient's lease database (dhclient(8) FILES).
@@ -1102,9 +1104,9 @@ def ifconfig_args(env, ifname, suffix=""):
 # (None: no such file); files lists the paths rc(8) reads, in its order.
 
 
-def rc_set(texts, files, name, value):
+def rc_set(texts, files, name, value, new_in="/etc/rc.conf"):
     """Set NAME in the last of files that assigns it (its last assignment
-    there), else append it to /etc/rc.conf; texts is updated."""
+    there), else append it to new_in; texts is updated."""
     word = f"{name}={_rc_quote(value)}"
     for path in reversed(files):
         spans = _rc_spans(texts.get(path), name)
@@ -1113,10 +1115,10 @@ def rc_set(texts, files, name, value):
             text = texts[path]
             texts[path] = text[:start] + word + text[end:]
             return
-    text = texts.get("/etc/rc.conf") or ""
+    text = texts.get(new_in) or ""
     if text and not text.endswith("\n"):
         text += "\n"
-    texts["/etc/rc.conf"] = f"{text}{word}\n"
+    texts[new_in] = f"{text}{word}\n"
 
 
 def rc_unset(texts, files, name):
@@ -1578,7 +1580,17 @@ def choose_interface(request, interfaces):
 
 
 def plan_set_ifconfig(
-    request, interfaces, *, rc, resolv, routes, dhclients, earlier=None, leases=None
+    request,
+    interfaces,
+    *,
+    rc,
+    resolv,
+    routes,
+    dhclients,
+    earlier=None,
+    leases=None,
+    resolvconf=False,
+    resolvconf_conf=None,
 ):
     """The Plan for a request.
 
@@ -1589,7 +1601,9 @@ def plan_set_ifconfig(
     {interface: pidfile} of the dhclient processes running; earlier:
     {path: text} of the rc files' backups (PATH.bak), the configuration
     before hv_set_ifconfig last changed it; leases: {interface: address}
-    of the leases of the dhclients running.
+    of the leases of the dhclients running; resolvconf: whether
+    /sbin/resolvconf can be run; resolvconf_conf: /etc/resolvconf.conf or
+    None.
 
     Only addresses that are ours are removed (owned_addresses()); new
     addresses are added before old ones are removed.
@@ -1632,16 +1646,19 @@ def plan_set_ifconfig(
         _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways)
     if request.dns is not None:
         servers = [_canonical(ipaddress, s) for s in parse_nameservers(resolv or "")]
-        if servers != request.dns:
+        if resolvconf and resolvconf_enabled(resolvconf_conf):
+            _plan_resolvconf(plan, request.dns, texts, resolvconf_conf, servers)
+        elif servers != request.dns:
             texts["/etc/resolv.conf"] = replace_nameservers(resolv, request.dns)
-    before = dict(rc, **{"/etc/resolv.conf": resolv})
+    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: resolvconf_conf})
     plan.files = {
         path: (before.get(path), text)
         for path, text in texts.items()
         if text is not None and text != before.get(path)
     }
     for path in plan.files:
-        _check_rewritable(path, rc.get(path))
+        if path != "/etc/resolv.conf":
+            _check_rewritable(path, before.get(path))
     plan.summary = _plan_summary(request, plan)
     return plan
 
@@ -1655,6 +1672,30 @@ def _check_rewritable(path, text):
         raise Failure(
             EX_DATAERR, f"{path}:{lineno}: {reason}: not rewritten, fix it by hand"
         )
+
+
+def resolvconf_enabled(text):
+    """resolvconf(8) regenerates resolv.conf: resolvconf.conf(5) does not set
+    resolvconf to something other than YES, TRUE, ON or 1 (empty counts as
+    YES: openresolv tests ${resolvconf:-YES})."""
+    env = rc_evaluate(rc_parsed(text or "")[0], {})
+    return checkyesno(env.get("resolvconf") or "YES")
+
+
+def _plan_resolvconf(plan, servers, texts, text, current):
+    # dhclient-script hands every lease's servers to resolvconf(8), which
+    # rewrites resolv.conf from its records and resolvconf.conf at each lease
+    # event on any interface: servers written into resolv.conf would vanish.
+    # name_servers in resolvconf.conf comes first in every regeneration.
+    value = " ".join(servers)
+    env = rc_evaluate(rc_parsed(text or "")[0], {})
+    if env.get("name_servers") != value:
+        edited = {RESOLVCONF_CONF: text}
+        rc_set(edited, [RESOLVCONF_CONF], "name_servers", value, new_in=RESOLVCONF_CONF)
+        texts[RESOLVCONF_CONF] = edited[RESOLVCONF_CONF]
+    # Also when only resolv.conf lags (an earlier run stopped before -u).
+    if RESOLVCONF_CONF in texts or current[: len(servers)] != servers:
+        plan.commands.append([RESOLVCONF, "-u"])
 
 
 def replace_nameservers(text, servers):
@@ -1994,7 +2035,8 @@ def _plan_summary(request, plan):
 
 def hv_set_ifconfig(args):
     """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
-    live, in rc.conf and in resolv.conf.  --dry-run prints the plan."""
+    live, in rc.conf and in resolvconf.conf (resolv.conf without
+    resolvconf(8)).  --dry-run prints the plan."""
     dry_run = args[:1] == ["--dry-run"]
     if dry_run:
         args = args[1:]
@@ -2019,6 +2061,8 @@ def hv_set_ifconfig(args):
         dhclients=dhclients,
         earlier=_read_backups(rc),
         leases=_lease_addresses(dhclients),
+        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
     )
     for message in plan.warnings:
         warn(message)

@@ -18,8 +18,11 @@ writes the programs /sbin/ifconfig, /sbin/sysctl, /sbin/route,
 /sbin/dhclient, /bin/pkill, /bin/pgrep, /bin/kill and /usr/bin/netstat into
 $ROOT as sh wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``.
 main() takes the program path first; root is the path without the
-program's place (HVTOOLS_ROOT is not used).  dhclient writes its pid
-file, and a lease's DNS servers go to $ROOT/etc/resolv.conf.
+program's place (HVTOOLS_ROOT is not used; "/" when run chroot(8)ed into
+the root, as tests/freebsdsh.py does).  dhclient writes its pid file; on a
+lease event it runs the root's /sbin/dhclient-script when there is one
+(FreeBSD's own, installed by a test), else its model writes the lease's DNS
+servers to $ROOT/etc/resolv.conf.
 
 The model
 ---------
@@ -87,14 +90,21 @@ The model
   pid: N." "exiting.", exit 1), pid file written, link check ("IF: no link
   ........... giving up", exit 1, pid file left), PREINIT `ifconfig IF up`,
   interface lookup ("IF: not found"), then the lease set by set_lease() is
-  bound at once (ifconfig IF inet A netmask M; route add default R unless
-  a default route exists; resolv.conf; the lease in
-  /var/db/dhclient.leases.IF).  -b or not, it returns at once.
+  bound at once; -b or not, it returns at once.  Binding (BOUND) and
+  renew() (RENEW) are lease events: with an executable $ROOT/sbin/
+  dhclient-script, dhclient runs it with the environment dhclient.c gives it
+  (dhclient_script_env()), through tests/freebsdsh.py, after releasing the
+  state lock; without one, a model of its BOUND case: ifconfig IF inet A
+  netmask M; route add default R unless a default route exists;
+  resolv.conf written.  Either way the lease is recorded in
+  /var/db/dhclient.leases.IF.
 * Default kernel: kern.vm_guest="hv" (read-only), hw.hn.vf_transparent=0
   (a read-only loader tunable; the driver's own default is 1, so this is a
   VM whose loader.conf sets 0), hw.hn.vflist="" and hw.hn.vfmap=""
   (read-only), dev.hn.N.vf="" for each hn.  old_kernel() removes all of
   these VF OIDs; set_transparent(1) makes the kernel transparent.
+  kern.features.inet=1 and kern.features.inet6=1 (read-only): a kernel
+  with INET and INET6, as GENERIC.
 * Every call is logged: argv (basename first), status, stdout, stderr and
   "mutating" (it changed, or would have changed, the state: all but
   showing/listing ifconfig, sysctl reads, route get, pgrep, pkill/kill that
@@ -120,6 +130,7 @@ Python API (same state, same lock; dicts returned are copies)
     add_slaac(interface, address_with_len)        "autoconf" in ifconfig
     set_lease(interface, address_with_len, router=None, dns=(), domain=None)
     start_dhclient(interface, pidfile="new"|"old") -> pid
+    renew(interface) -> dhclient-script's (status, stdout, stderr) or None
     add_process(pid, command)
     fail(command_prefix, stderr, status=1, times=None); clear_failures()
   Inspection:
@@ -352,6 +363,7 @@ def default_state():
         "routes": [],
         "processes": {},
         "leases": {},
+        "bound": {},
         "failures": [],
         "events": [],
         "log": [],
@@ -363,6 +375,11 @@ def default_state():
         ("hw.hn.vf_transparent", 0, "tunable"),
         ("hw.hn.vflist", "", "ro"),
         ("hw.hn.vfmap", "", "ro"),
+        # FEATURE(inet) in netinet/in_proto.c, FEATURE(inet6) in
+        # netinet6/in6_proto.c (sys/sysctl.h FEATURE: a read-only int 1);
+        # network.subr's afexists() reads them.
+        ("kern.features.inet", 1, "ro"),
+        ("kern.features.inet6", 1, "ro"),
     ):
         k.sysctl_set(name, value, access)
     lo = k.attach("lo0", None, events=False)
@@ -762,6 +779,7 @@ class Ctx:
         self.out = []
         self.err = []
         self.mutating = True
+        self.scripts = []  # dhclient-script runs, after the lock (env each)
 
     def print(self, text=""):
         self.out.append(text + "\n")
@@ -1757,8 +1775,81 @@ def prog_dhclient(ctx, args):
     }
     lease = ctx.state["leases"].get(ifname)
     if lease:
-        apply_lease(ctx, iface, lease)
+        bind_lease(ctx, iface, "BOUND", lease)
     return 0
+
+
+def bind_lease(ctx, iface, reason, lease):
+    """A lease event (dhclient.c bind_lease(): BOUND for a new lease, RENEW
+    for a renewal).  With /sbin/dhclient-script in the root (a test installs
+    FreeBSD's own, tests/freebsdsh.py), dhclient runs it as script_go() does,
+    once the state lock is released: its ifconfig and route calls are this
+    simulator's.  Without one, apply_lease() plays its BOUND part."""
+    old = ctx.state["bound"].get(iface["name"])
+    ctx.state["bound"][iface["name"]] = lease
+    if os.access(ctx.path(DHCLIENT_SCRIPT), os.X_OK):
+        # dhclient.c bind_lease(): old_ only on a renewal (not REBOOT).
+        env = dhclient_script_env(iface["name"], reason, lease,
+                                  old if reason != "BOUND" else None)  # fmt: skip
+        ctx.scripts.append(env)
+    else:
+        apply_lease(ctx, iface, lease)
+    # bind_lease() writes the lease database whether or not a script runs.
+    address, _, plen = lease["address"].partition("/")
+    write_lease(ctx, iface["name"], address, int(plen or 24), lease.get("router"))
+
+
+DHCLIENT_SCRIPT = "/sbin/dhclient-script"
+# dhclient.c CLIENT_PATH: the whole environment starts with it.
+DHCLIENT_SCRIPT_PATH = "/usr/bin:/usr/sbin:/bin:/sbin"
+
+
+def dhclient_script_env(ifname, reason, new, old=None):
+    """The environment dhclient gives dhclient-script (sbin/dhclient/
+    dhclient.c priv_script_init(): PATH, interface, reason; then
+    priv_script_write_params() for old_ and new_: ip_address, network_number
+    and broadcast_address (the lease has no broadcast option) from the
+    subnet mask, each option present under its dhcp-options(5) name with "-"
+    turned into "_" (subnet_mask, routers, domain_name_servers,
+    domain_name), in option code order, addresses space-separated
+    (pretty_print_option()), and expiry)."""
+    env = {"PATH": DHCLIENT_SCRIPT_PATH, "interface": ifname, "reason": reason}
+    for prefix, lease in (("old_", old), ("new_", new)):
+        if lease is None:
+            continue
+        address, _, plen = lease["address"].partition("/")
+        mask = plen_mask(int(plen or 24))
+        network = inet_aton(address) & mask
+        env[f"{prefix}ip_address"] = address
+        env[f"{prefix}network_number"] = ntoa(network)
+        env[f"{prefix}broadcast_address"] = ntoa(network | (~mask & 0xFFFFFFFF))
+        env[f"{prefix}subnet_mask"] = ntoa(mask)
+        if lease.get("router"):
+            env[f"{prefix}routers"] = lease["router"]
+        if lease.get("dns"):
+            env[f"{prefix}domain_name_servers"] = " ".join(lease["dns"])
+        if lease.get("domain"):
+            env[f"{prefix}domain_name"] = lease["domain"]
+        env[f"{prefix}expiry"] = str(2**31 - 1)
+    return env
+
+
+def run_dhclient_script(root, env):
+    """script_go(): run the root's dhclient-script with exactly env; returns
+    (status, stdout, stderr).  Inside the root (chroot(8)ed by freebsdsh,
+    root "/") it runs directly, else through freebsdsh, so that its
+    absolute paths are the root's."""
+    import subprocess
+
+    if root == "/":
+        done = subprocess.run([DHCLIENT_SCRIPT], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import freebsdsh
+
+        done = freebsdsh.run(root, [DHCLIENT_SCRIPT], env=env)
+    return done.returncode, done.stdout, done.stderr
 
 
 def apply_lease(ctx, iface, lease):
@@ -1785,7 +1876,6 @@ def apply_lease(ctx, iface, lease):
                 "flags": list(ROUTE_FLAGS),
             }
         )
-    write_lease(ctx, iface["name"], address, plen, router)
     if lease.get("dns"):
         lines = []
         if lease.get("domain"):
@@ -2090,6 +2180,7 @@ def run_program(root, program, args):
                 status = e.status
             stdout = "".join(ctx.out)
             stderr = "".join(ctx.err)
+        scripts = ctx.scripts
         state["log"].append(
             {
                 "argv": argv,
@@ -2102,6 +2193,13 @@ def run_program(root, program, args):
                 "time": time.monotonic(),
             }
         )
+    # dhclient runs its script while nothing holds the lock: the script's
+    # ifconfig and route calls take it.  Its output goes where dhclient's
+    # does before it daemonises; its exit status is not dhclient's.
+    for env in scripts:
+        _, out, err = run_dhclient_script(root, env)
+        stdout += out
+        stderr += err
     return status, stdout, stderr
 
 
@@ -2147,6 +2245,7 @@ def main(argv=None):
     # The root is what is left of the path without the program's place.
     rel = next((r for r in PROGRAMS if path.endswith(f"/{r}")), None)
     root = path[: -len(rel) - 1] if rel else os.path.dirname(os.path.dirname(path))
+    root = root or "/"  # run inside the root, chroot(8)ed (tests/freebsdsh.py)
     if program not in PROGRAM_FUNCS:
         sys.stderr.write(f"fakebsd: {program}: not a simulated program\n")
         return 127
@@ -2329,6 +2428,24 @@ class FakeBSD:
                 "dns": list(dns),
                 "domain": domain,
             }
+
+    def renew(self, interface):
+        """The running dhclient on interface renews its lease: the lease
+        set_lease() gave it now (dhclient.c bind_lease() in S_RENEWING:
+        reason RENEW, the previous lease as old_).  Returns dhclient-script's
+        (status, stdout, stderr), or None without a script."""
+        with self._locked() as state:
+            ctx = Ctx(self.root, state, "dhclient")
+            if not any(p.get("interface") == interface and p["name"] == "dhclient"
+                       for p in state["processes"].values()):  # fmt: skip
+                raise ValueError(f"no dhclient runs on {interface}")
+            lease = state["leases"].get(interface)
+            if lease is None:
+                raise ValueError(f"no lease for {interface}")
+            bind_lease(ctx, ctx.k.iface(interface), "RENEW", lease)
+        for env in ctx.scripts:
+            return run_dhclient_script(self.root, env)
+        return None
 
     def start_dhclient(self, interface, pidfile="new"):
         """A dhclient already running on interface; returns its pid."""

@@ -69,6 +69,10 @@ def test_default_kernel(sim, root):
     assert run(root, "sysctl", "-n", "hw.hn.vf_transparent") == (0, "0\n", "")
     assert run(root, "sysctl", "-n", "hw.hn.vflist") == (0, "\n", "")
     assert run(root, "sysctl", "hw.hn.vfmap") == (0, "hw.hn.vfmap: \n", "")
+    # FEATURE(inet), FEATURE(inet6): network.subr's afexists() reads them.
+    assert run(root, "sysctl", "-n", "kern.features.inet") == (0, "1\n", "")
+    assert run(root, "sysctl", "-n", "kern.features.inet6") == (0, "1\n", "")
+    assert run(root, "sysctl", "kern.features.inet6=0")[0] == 1
     assert sim.routes() == []
     assert sim.events() == []
     assert sim.processes() == {}
@@ -846,6 +850,120 @@ def test_dhclient_missing_interface(sim, root):
     )
     assert sim.dhclients() == {}
     assert not (root / "var/run/dhclient/dhclient.hn3.pid").exists()
+
+
+# A dhclient-script that records the environment it is executed with (a
+# shell script would see its shell's additions: PWD, SHLVL ...).  Python
+# itself adds LC_CTYPE=C.UTF-8 to an environment without a locale (PEP 538),
+# so that one is left out.
+RECORDING_SCRIPT = f"""#!{sys.executable} -I
+import os
+env = {{k: v for k, v in os.environ.items() if (k, v) != ("LC_CTYPE", "C.UTF-8")}}
+with open(f"/var/run/script.{{env['reason']}}.{{env['interface']}}", "w") as f:
+    f.write("".join(f"{{k}}={{v}}\\n" for k, v in env.items()))
+"""
+
+
+def recorded_env(root, reason, interface):
+    text = (root / f"var/run/script.{reason}.{interface}").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def install_recording_script(root):
+    script = root / "sbin" / "dhclient-script"
+    script.write_text(RECORDING_SCRIPT)
+    script.chmod(0o755)
+
+
+def test_dhclient_runs_the_roots_dhclient_script_on_bound(sim, root):
+    sim.add_interface("hn0", up=False)
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1", dns=["10.0.0.53", "10.0.0.54"],
+                  domain="example.internal")  # fmt: skip
+    install_recording_script(root)
+    assert run(root, "dhclient", "-b", "hn0")[0] == 0
+    # dhclient.c priv_script_init()/priv_script_write_params(): nothing
+    # else, not even dhclient's own environment (PWD, HOME ...).
+    assert recorded_env(root, "BOUND", "hn0") == {
+        "PATH": "/usr/bin:/usr/sbin:/bin:/sbin",
+        "interface": "hn0",
+        "reason": "BOUND",
+        "new_ip_address": "10.0.0.7",
+        "new_network_number": "10.0.0.0",
+        "new_broadcast_address": "10.0.0.255",
+        "new_subnet_mask": "255.255.255.0",
+        "new_routers": "10.0.0.1",
+        "new_domain_name_servers": "10.0.0.53 10.0.0.54",
+        "new_domain_name": "example.internal",
+        "new_expiry": str(2**31 - 1),
+    }
+    # The script, not the model, configures the interface.
+    assert inet_lines(sim, "hn0") == []
+    assert sim.dhclients().keys() == {"hn0"}
+
+
+def test_renew_runs_the_script_with_the_old_and_new_lease(sim, root):
+    sim.add_interface("hn0", up=False)
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1")
+    install_recording_script(root)
+    run(root, "dhclient", "-b", "hn0")
+    sim.set_lease("hn0", "10.0.0.8/25", "10.0.0.1", dns=["10.0.0.53"])
+    assert sim.renew("hn0") == (0, "", "")
+    env = recorded_env(root, "RENEW", "hn0")
+    assert env["reason"] == "RENEW"
+    assert (env["old_ip_address"], env["old_subnet_mask"]) == (
+        "10.0.0.7",
+        "255.255.255.0",
+    )
+    assert (env["new_ip_address"], env["new_subnet_mask"]) == (
+        "10.0.0.8",
+        "255.255.255.128",
+    )
+    assert "old_domain_name_servers" not in env
+    assert env["new_domain_name_servers"] == "10.0.0.53"
+
+
+def test_renew_without_a_script_rebinds_by_the_model(sim, root):
+    sim.add_interface("hn0", up=False)
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1", dns=["10.0.0.53"])
+    run(root, "dhclient", "-b", "hn0")
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1", dns=["10.0.0.54"])
+    assert sim.renew("hn0") is None
+    assert (root / "etc/resolv.conf").read_text() == "nameserver 10.0.0.54\n"
+
+
+def test_renew_needs_a_running_dhclient(sim, root):
+    sim.add_interface("hn0")
+    sim.set_lease("hn0", "10.0.0.7/24")
+    with pytest.raises(ValueError, match="no dhclient runs on hn0"):
+        sim.renew("hn0")
+
+
+def test_freebsds_dhclient_script_binds_through_the_simulator(sim, root):
+    # FreeBSD's own script and resolvconf(8), run by the fake dhclient:
+    # the address, the route and resolv.conf are theirs.
+    import freebsdsh
+
+    freebsdsh.install(root, "sbin/dhclient-script")
+    freebsdsh.install_resolvconf(root)
+    sim.add_interface("hn0", up=False)
+    sim.set_lease("hn0", "10.0.0.7/24", "10.0.0.1", dns=["10.0.0.53"])
+    assert run(root, "dhclient", "-b", "hn0")[0] == 0
+    assert inet_lines(sim, "hn0") == [
+        "inet 10.0.0.7 netmask 0xffffff00 broadcast 10.0.0.255"
+    ]
+    assert [(r["gateway"], r["interface"]) for r in sim.routes()] == [
+        ("10.0.0.1", "hn0")
+    ]
+    assert ["ifconfig", "-n", "hn0", "inet", "10.0.0.7", "netmask",
+            "255.255.255.0", "broadcast", "10.0.0.255"] in [
+        c["argv"] for c in sim.calls()
+    ]  # fmt: skip
+    assert (root / "etc/resolv.conf").read_text() == (
+        "# Generated by resolvconf\nnameserver 10.0.0.53\n\n"
+    )
+    assert (root / "var/run/resolvconf/interfaces/hn0").read_text() == (
+        "nameserver 10.0.0.53\n"
+    )
 
 
 def test_pkill_pidfile(sim, root):

@@ -1,0 +1,250 @@
+"""freebsdsh: run FreeBSD's own shell scripts against a test root.
+
+FreeBSD is the judge: where its scripts can run on Linux, the tests ask them
+what FreeBSD does (rc.d/netif, rc.d/routing, rc.d/dhclient, dhclient-script,
+resolvconf), instead of trusting a reading of them.  The scripts live in
+/work/shared/freebsd-12.1 (FREEBSD), laid out as FreeBSD installs them;
+install() copies the ones a test needs into its root, unmodified.
+
+The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
+/var/run/resolvconf ...), so run() gives them a tree of their own:
+
+* a private mount namespace (unshare -m --propagation private), also with
+  its own network and host name (-n -u), so nothing they do reaches this
+  machine, and nothing mounted there is seen outside;
+* a scratch directory made into a FreeBSD-looking root by bind mounts:
+  /etc, /sbin, /libexec, /var and /usr/sbin are the test root's own (the
+  simulator's programs in /sbin, what hvtools wrote in /etc); /usr/lib,
+  /usr/lib64 and /usr/libexec are this machine's, read-only; /bin and
+  /usr/bin hold this machine's programs (symbolic links into its /usr/bin,
+  mounted read-only at /.host) for the shell and the tools (cat, sed, cmp
+  ...) the scripts use, except where the test root has its own (the
+  simulator's pkill, pgrep, kill, netstat); /dev has null, zero and
+  urandom only; the Python running the simulator and the tests directory
+  are there read-only at their own paths, so that the simulator's programs
+  run inside;
+* chroot(8) into it, with exactly the environment given (env -i).
+
+FreeBSD's sh is played by bash, not dash: dash makes `shift N` past $#
+fatal where FreeBSD's sh returns 1 (rc.d/netif relies on that), and so
+does bash (outside POSIX mode).  /bin/sh inside is a wrapper that runs
+bash with SHIMS loaded (BASH_ENV), for the builtins FreeBSD's sh has and
+bash lacks.  The shims are the test's; the FreeBSD files are never edited.
+
+Only root can do this (unshare, mount, chroot); run() raises otherwise.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+FREEBSD = "/work/shared/freebsd-12.1"
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+# What a test root lends the scratch tree, and what this machine lends it.
+FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin")
+FROM_HOST = ("usr/lib", "usr/lib64", "usr/libexec")
+MERGED = ("bin", "usr/bin")  # this machine's programs, or the root's own
+DEVICES = ("null", "zero", "urandom")
+
+# Builtins of FreeBSD's sh (bin/sh/var.c setvarcmd) that bash lacks;
+# FreeBSD programs Linux lacks: limits(1) (rc.subr's run_rc_command starts
+# a daemon as `limits -C CLASS COMMAND`, which here runs COMMAND without
+# the login class's resource limits) and kenv(1) (rc.subr asks it for
+# rc.debug: no kernel environment here); and sleep(1): rc.d/netif waits
+# net.inet6.ip6.dad_count + 1 seconds for DAD and dhclient-script a second
+# here and there; in the simulator no time needs to pass, so sleeping only
+# slows the tests down.
+SHIMS = """\
+setvar() { eval "$1=\\$2"; }
+limits() { if [ "$1" = -C ]; then shift 2; fi; "$@"; }
+kenv() { return 1; }
+sleep() { :; }
+"""
+
+WRAPPER = """\
+#!/bin/bash
+# FreeBSD's /bin/sh for freebsdsh: bash, not in POSIX mode, with the shims.
+export BASH_ENV=/.freebsdsh/shims.sh
+exec /bin/bash "$@"
+"""
+
+# Run as root in the new namespace: $1 the scratch tree, $2 the test root,
+# then NAME=VALUE pairs of binds (see _binds()), "--", the command.
+SETUP = r"""
+set -e
+new=$1 root=$2
+shift 2
+while [ "$1" != -- ]; do
+    kind=${1%%=*} spec=${1#*=}
+    source=${spec%%:*} target=$new${spec#*:}
+    mount --bind "$source" "$target"
+    if [ "$kind" = ro ]; then
+        mount -o remount,bind,ro "$target"
+    fi
+    shift
+done
+shift
+exec chroot "$new" "$@"
+"""
+
+
+class NotRoot(RuntimeError):
+    """freebsdsh needs root: unshare(1), mount(8) and chroot(8)."""
+
+
+def install(root, *paths):
+    """Copy FreeBSD files (paths relative to FREEBSD, e.g.
+    "sbin/dhclient-script") into root at the same place, unmodified;
+    scripts stay executable, every copy is writable by its owner."""
+    for rel in paths:
+        source = os.path.join(FREEBSD, rel)
+        target = os.path.join(str(root), rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+        mode = os.stat(source).st_mode & 0o777
+        os.chmod(target, mode | 0o200)
+
+
+def install_resolvconf(root):
+    """openresolv as FreeBSD 12.1 installs it."""
+    install(
+        root,
+        "sbin/resolvconf",
+        "libexec/resolvconf/libc",
+        "etc/resolvconf.conf",
+    )
+
+
+RC_SCRIPTS = ("netif", "routing", "dhclient", "resolv", "devd")
+
+
+def install_rc(root):
+    """rc(8)'s network part: rc.subr, network.subr, the defaults and the
+    rc.d scripts of the shared tree, the scripts executable as FreeBSD
+    installs them (libexec/rc/rc.d/Makefile: mode 555; the shared copies are
+    read-only files)."""
+    install(root, "etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
+    install(root, *(f"etc/rc.d/{name}" for name in RC_SCRIPTS))
+    for name in RC_SCRIPTS:
+        os.chmod(os.path.join(str(root), "etc/rc.d", name), 0o755)
+
+
+def check_root():
+    if os.geteuid() != 0:
+        raise NotRoot("freebsdsh runs FreeBSD's scripts as root only (id -u is not 0)")
+
+
+def run(root, argv, env=None, input=None, timeout=120, binds=()):
+    """Run argv (its paths as FreeBSD sees them) in root's FreeBSD tree with
+    exactly env (default: PATH only, FreeBSD's _PATH_STDPATH); binds: more
+    directories of this machine to show read-only at their own paths (a
+    built hvtools).  Returns a subprocess.CompletedProcess, text output."""
+    check_root()
+    root = os.path.abspath(str(root))
+    if env is None:
+        env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin"}
+    scratch = tempfile.mkdtemp(prefix=".freebsdsh-", dir=os.path.dirname(root))
+    try:
+        binds = _prepare(scratch, root, [str(b) for b in binds])
+        assignments = [f"{k}={v}" for k, v in env.items()]
+        command = [
+            "unshare", "-m", "-n", "-u", "--propagation", "private",
+            "/bin/bash", "-c", SETUP, "setup", scratch, root, *binds, "--",
+            "/usr/bin/env", "-i", *assignments, *argv,
+        ]  # fmt: skip
+        return subprocess.run(
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
+    finally:
+        # The binds lived in the namespace only: here the tree is plain
+        # empty directories and files of ours.
+        shutil.rmtree(scratch)
+
+
+def _prepare(scratch, root, extra):
+    """Make the mount points in scratch; return the binds, "rw=SRC:/DST" or
+    "ro=SRC:/DST"."""
+    binds = []
+
+    def mount_point(rel, source, kind, is_dir=True):
+        target = os.path.join(scratch, rel.lstrip("/"))
+        if is_dir:
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+        binds.append(f"{kind}={source}:/{rel.lstrip('/')}")
+
+    for rel in FROM_ROOT:
+        source = os.path.join(root, rel)
+        os.makedirs(source, exist_ok=True)
+        mount_point(rel, source, "rw")
+    for rel in FROM_HOST:
+        source = "/" + rel
+        if os.path.isdir(source) and not os.path.islink(source):
+            mount_point(rel, source, "ro")
+    for top in ("lib", "lib64"):
+        # The libraries: where this machine has them.
+        host = "/" + top
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), os.path.join(scratch, top))
+        elif os.path.isdir(host):
+            mount_point(top, host, "ro")
+    for rel in MERGED:
+        host = os.path.realpath("/" + rel)
+        if not os.path.isdir(os.path.join(scratch, f".host{host}")):
+            mount_point(f".host{host}", host, "ro")
+        merged = os.path.join(scratch, rel)
+        os.makedirs(merged)
+        for entry in os.listdir(host):
+            os.symlink(f"/.host{host}/{entry}", os.path.join(merged, entry))
+        own = os.path.join(root, rel)
+        for entry in os.listdir(own) if os.path.isdir(own) else ():
+            if os.path.isfile(os.path.join(own, entry)):
+                os.unlink(os.path.join(merged, entry))
+                mount_point(f"{rel}/{entry}", os.path.join(own, entry), "rw", False)
+        # /bin/sh: the wrapper below.
+        if os.path.lexists(os.path.join(merged, "sh")):
+            os.unlink(os.path.join(merged, "sh"))
+        os.symlink("/.freebsdsh/sh", os.path.join(merged, "sh"))
+    for device in DEVICES:
+        mount_point(f"dev/{device}", f"/dev/{device}", "rw", is_dir=False)
+    for path in _nested_out([*_python_dirs(), *extra]):
+        mount_point(path, path, "ro")
+    os.makedirs(os.path.join(scratch, "tmp"), mode=0o1777, exist_ok=True)
+    # /bin/sh: our wrapper over whatever /bin/sh is here.
+    shim_dir = os.path.join(scratch, ".freebsdsh")
+    os.makedirs(shim_dir)
+    with open(os.path.join(shim_dir, "shims.sh"), "w") as f:
+        f.write(SHIMS)
+    wrapper = os.path.join(shim_dir, "sh")
+    with open(wrapper, "w") as f:
+        f.write(WRAPPER)
+    os.chmod(wrapper, 0o755)
+    return binds
+
+
+def _python_dirs():
+    # The simulator's programs exec this Python on fakebsd.py.
+    return [
+        os.path.dirname(os.path.abspath(sys.executable)),
+        os.path.realpath(sys.base_prefix),
+        TESTS,
+    ]
+
+
+def _nested_out(dirs):
+    # Parents first; a directory inside another bound one needs no bind.
+    chosen = []
+    for d in sorted(set(dirs)):
+        if not any(d.startswith(c + "/") for c in chosen):
+            chosen.append(d)
+    return chosen
