@@ -1,9 +1,11 @@
 """Build, install and check hvtools.
 
-    python3 build.py [build] [--python X] [--outdir DIR]
+    python3 build.py [build] [--python X ...] [--outdir DIR]
         dist/hvtools, a shiv zipapp behind a POSIX sh preamble, with the
-        bytecode of interpreter X (default: this one) inside, plus a symlink
-        per applet beside it.  The same tree always gives the same bytes.
+        bytecode of each interpreter X inside (default: every CPython >= 3.9
+        found: this one, PATH, /usr/local/bin, ~/.pyenv/versions/*), plus a
+        symlink per applet beside it.  The same tree and the same
+        interpreters always give the same bytes.
     python3 build.py install --destdir D [--prefix /usr/local] [--uninstall]
         D/PREFIX/libexec/hyperv/hvtools, the applet symlinks (a file in the
         way is kept as NAME.orig) and the devd rules; --uninstall undoes it.
@@ -17,7 +19,9 @@ on first use, so a machine with only python3 and pip suffices.
 """
 
 import argparse
+import glob
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -28,15 +32,17 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(HERE, ".venv")
 PROGRAM = "hvtools"
-PYC = "site-packages/hvtools.pyc"
+# PEP 3147 names: one bytecode file per interpreter, side by side.
+PYC = "site-packages/__pycache__/hvtools.{}.pyc"
 
 # The preamble finds a Python 3 without relying on PATH (hv_kvp_daemon's
 # lacks /usr/local/bin), then runs hvtools straight from this archive: no
 # shiv bootstrap, no extraction, nothing written, isolated from the caller's
 # environment (-I), without site (-S) and without writing bytecode (-B).
-# It reads the bytecode where the build found it in the archive (@AT@,
-# @SIZE@): zipimport, written in Python, would cost a tenth of the start-up.
-# Bytecode of another Python version leaves the work to zipimport, which
+# It reads the bytecode whose magic number is the running interpreter's,
+# where the build found it in the archive (@BYTECODE@: magic -> offset,
+# size): zipimport, written in Python, would cost a tenth of the start-up.
+# A Python version nothing was built for leaves the work to zipimport, which
 # then compiles the source.
 PREAMBLE = r"""#!/bin/sh
 # hvtools: the Hyper-V guest helpers of FreeBSD, one multi-call program.
@@ -64,11 +70,13 @@ if [ -z "$hvtools_py" ]; then
 fi
 [ -n "$hvtools_py" ] && exec "$hvtools_py" -I -S -B -c 'import sys
 archive = sys.argv[1]
-with open(archive, "rb") as f:
-    f.seek(@AT@)
-    pyc = f.read(@SIZE@)
 importer = sys.modules.get("_frozen_importlib_external")
-if pyc[:4] == getattr(importer, "MAGIC_NUMBER", None):
+magic = getattr(importer, "MAGIC_NUMBER", b"")
+at, size = {@BYTECODE@}.get(int.from_bytes(magic, "little"), (0, 0))
+if size:
+    with open(archive, "rb") as f:
+        f.seek(at)
+        pyc = f.read(size)
     import marshal
     hvtools = sys.modules["hvtools"] = type(sys)("hvtools")
     hvtools.__file__ = archive + "/site-packages/hvtools.py"
@@ -85,19 +93,25 @@ exit 127
 PYTHON_DIR = "/usr/local/bin"
 
 
-def preamble(python_dir=PYTHON_DIR, at=0, size=0):
+def preamble(python_dir=PYTHON_DIR, bytecode=()):
+    """The sh preamble; bytecode: [(magic, offset, size)] in the archive."""
     # Fixed-width numbers: the preamble is written before the archive, and
     # rewritten in place once the bytecode's place in it is known.
+    table = "".join(f"{m:10d}: ({at:10d}, {n:10d}), " for m, at, n in bytecode)
     text = PREAMBLE.replace("@PYDIR@", python_dir)
-    return text.replace("@AT@", f"{at:10d}").replace("@SIZE@", f"{size:10d}").encode()
+    return text.replace("@BYTECODE@", table.rstrip(", ")).encode()
 
 
 # ---------------------------------------------------------------------------
 # Building
 
 
-def build(outdir, python=None):
-    """Build OUTDIR/hvtools and its applet links; return the program's path."""
+def build(outdir, pythons=None):
+    """Build OUTDIR/hvtools and its applet links; return the program's path.
+
+    pythons: the interpreters whose bytecode to ship (find_pythons() when
+    none are given); one per Python version, the first of each.
+    """
     os.makedirs(outdir, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hvtools-build-") as work:
         site = os.path.join(work, "site-packages")
@@ -107,7 +121,10 @@ def build(outdir, python=None):
         os.chmod(source, 0o644)
         shiv_output = os.path.join(work, "shiv.pyz")
         run_shiv(site, shiv_output)
-        bytecode = compile_bytecode(source, os.path.join(work, "hvtools.pyc"), python)
+        bytecode = {}
+        for python in pythons or [p.executable for p in find_pythons()]:
+            tag, pyc = compile_bytecode(source, work, python)
+            bytecode.setdefault(tag, pyc)
         target = os.path.join(outdir, PROGRAM)
         repack(shiv_output, bytecode, target + ".tmp")
         os.replace(target + ".tmp", target)
@@ -117,6 +134,70 @@ def build(outdir, python=None):
             os.unlink(link)
         os.symlink(PROGRAM, link)
     return target
+
+
+class Python:
+    """An interpreter the build found: its version and real path."""
+
+    __slots__ = ("executable", "version")
+
+    def __init__(self, version, executable):
+        self.version = version  # (3, N)
+        self.executable = executable
+
+
+# What a candidate interpreter says of itself: implementation, version, path.
+PROBE = (
+    "import sys; print(sys.implementation.name, *sys.version_info[:2], sys.executable)"
+)
+
+
+def find_pythons():
+    """Every CPython >= 3.9 here, one per version (the first found: this
+    one, then PATH, /usr/local/bin, ~/.pyenv/versions/*/bin), by version."""
+    found = {}
+    seen = set()
+    for candidate in python_candidates():
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        python = probe(candidate)
+        if python is not None and python.version >= (3, 9):
+            found.setdefault(python.version, python)
+    return [found[version] for version in sorted(found)]
+
+
+def python_candidates():
+    yield sys.executable
+    pyenv = os.path.expanduser("~/.pyenv/versions/*/bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    for directory in [*path, "/usr/local/bin", *sorted(glob.glob(pyenv))]:
+        try:
+            names = sorted(os.listdir(directory or "."))
+        except OSError:
+            continue
+        for name in names:
+            if re.fullmatch(r"python3(\.[0-9]+)?", name):
+                yield os.path.join(directory, name)
+
+
+def probe(candidate):
+    # A pyenv shim or a broken link answers nothing usable: skipped.
+    try:
+        done = subprocess.run(
+            [candidate, "-I", "-S", "-c", PROBE],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except OSError:
+        return None
+    words = done.stdout.split(maxsplit=3)
+    if done.returncode != 0 or len(words) != 4 or words[0] != "cpython":
+        return None
+    return Python((int(words[1]), int(words[2])), words[3].strip())
 
 
 def run_shiv(site, output):
@@ -139,39 +220,68 @@ def run_shiv(site, output):
     )  # fmt: skip
 
 
-def compile_bytecode(source, output, python=None):
-    """Unchecked-hash bytecode (no timestamp in it) for the given Python.
-
-    zipimport uses hvtools.pyc beside hvtools.py when its magic number fits
-    the running interpreter, and compiles the source otherwise.
-    """
+def compile_bytecode(source, work, python):
+    """Unchecked-hash bytecode (no timestamp in it) of source for the given
+    Python, in work; returns (its cache tag, the .pyc's path)."""
     code = (
         "import py_compile, sys\n"
-        "py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile='hvtools.py',\n"
+        "tag = sys.implementation.cache_tag\n"
+        "output = f'{sys.argv[2]}/hvtools.{tag}.pyc'\n"
+        "py_compile.compile(sys.argv[1], cfile=output, dfile='hvtools.py',\n"
         "    doraise=True,\n"
         "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+        "print(tag)\n"
     )
-    interpreter = python or sys.executable
-    subprocess.run([interpreter, "-I", "-c", code, source, output], check=True)
-    return output
+    done = subprocess.run(
+        [python, "-I", "-c", code, source, work],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tag = done.stdout.strip()
+    return tag, os.path.join(work, f"hvtools.{tag}.pyc")
 
 
 def repack(shiv_output, bytecode, target):
-    """shiv's archive, behind the sh preamble, with the bytecode added."""
+    """shiv's archive, behind the sh preamble, with the bytecode
+    {cache tag: .pyc path} added beside hvtools.py."""
     with zipfile.ZipFile(shiv_output) as shiv_zip, open(target, "w+b") as out:
-        out.write(preamble())
+        out.write(preamble(bytecode=[(0, 0, 0)] * len(bytecode)))
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
             for info in shiv_zip.infolist():
                 archive.writestr(info, shiv_zip.read(info))
-                if info.filename == "site-packages/hvtools.py":
-                    pyc = zipfile.ZipInfo(PYC, info.date_time)
+                if info.filename != "site-packages/hvtools.py":
+                    continue
+                for tag in sorted(bytecode, key=tag_order):
+                    pyc = zipfile.ZipInfo(PYC.format(tag), info.date_time)
                     pyc.external_attr = info.external_attr
-                    with open(bytecode, "rb") as f:
+                    with open(bytecode[tag], "rb") as f:
                         archive.writestr(pyc, f.read())
-        at, size = stored_data(out, PYC)
+        head = preamble(bytecode=bytecode_table(out))
         out.seek(0)
-        out.write(preamble(at=at, size=size))
+        out.write(head)
     os.chmod(target, 0o755)
+
+
+def tag_order(tag):
+    # cpython-39 before cpython-310: by version, not by text.
+    name, _, number = tag.rpartition("-")
+    return name, int(number) if number.isdigit() else 0, tag
+
+
+def bytecode_table(archive):
+    """[(magic number, offset, size)] of the bytecode in an archive (an open
+    file), as the preamble's table lists it: in the archive's order."""
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+    prefix, suffix = PYC.split("{}")
+    table = []
+    for name in names:
+        if name.startswith(prefix) and name.endswith(suffix):
+            at, size = stored_data(archive, name)
+            archive.seek(at)
+            table.append((int.from_bytes(archive.read(4), "little"), at, size))
+    return table
 
 
 def stored_data(archive, name):
@@ -314,7 +424,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = ["build", "install", "demo", "test"]
     parser.add_argument("command", nargs="?", default="build", choices=commands)
-    parser.add_argument("--python", help="interpreter whose bytecode to ship")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="interpreter whose bytecode to ship (repeatable; default: all found)",
+    )
     parser.add_argument("--outdir", default=os.path.join(HERE, "dist"))
     parser.add_argument("--destdir", help="install: staging root")
     parser.add_argument("--prefix", default="/usr/local", help="install: prefix")
@@ -334,7 +448,13 @@ def main(argv=None):
         return 0
     if args.command == "demo":
         return demo()
-    print(build(args.outdir, args.python))
+    pythons = [probe(p) for p in args.python] if args.python else find_pythons()
+    if None in pythons:
+        parser.error("--python: not a CPython interpreter")
+    print(build(args.outdir, [p.executable for p in pythons]))
+    for python in pythons:
+        version = ".".join(map(str, python.version))
+        print(f"bytecode for Python {version}: {python.executable}", file=sys.stderr)
     return 0
 
 

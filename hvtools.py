@@ -2781,6 +2781,89 @@ def format_status(rows):
     )
 
 
+# The bytecode the program carries, one file per Python version
+# (build.py); the launcher runs the one whose magic number is the running
+# interpreter's and leaves any other Python to compile the source.
+_PYC_PREFIX = "site-packages/__pycache__/hvtools.cpython-3"
+# rc(8) runs hv_kvp_daemon and devd with this PATH (/etc/rc); after it the
+# launcher looks in /usr/local/bin, where FreeBSD's packages put Python.
+DAEMON_PATH = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
+LOCAL_BIN = "/usr/local/bin"
+
+
+def running_archive():
+    """The built program this module runs from, or None (run from source):
+    the launcher and zipimport both name the module ARCHIVE/site-packages/
+    hvtools.py."""
+    suffix = "/site-packages/hvtools.py"
+    return __file__[: -len(suffix)] if __file__.endswith(suffix) else None
+
+
+def carried_pythons(archive):
+    """The Python versions (3, N) whose bytecode archive carries, sorted."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
+    minors = [n[len(_PYC_PREFIX) : -4] for n in names if n.startswith(_PYC_PREFIX)]
+    return sorted((3, int(m)) for m in minors if m.isdigit())
+
+
+def launcher_python():
+    """The system path of the Python the launcher picks when the KVP daemon
+    or devd runs it (python3 in their PATH, /usr/local/bin/python3, the
+    newest /usr/local/bin/python3.N), or None."""
+    for directory in (*DAEMON_PATH, LOCAL_BIN):
+        if _is_program(f"{directory}/python3"):
+            return f"{directory}/python3"
+    try:
+        names = os.listdir(root_path(LOCAL_BIN))
+    except OSError:
+        return None
+    minors = [n[len("python3.") :] for n in names if n.startswith("python3.")]
+    for minor in sorted((int(m) for m in minors if m.isdigit()), reverse=True):
+        if _is_program(f"{LOCAL_BIN}/python3.{minor}"):
+            return f"{LOCAL_BIN}/python3.{minor}"
+    return None
+
+
+def _is_program(path):
+    real = root_path(path)
+    return os.path.isfile(real) and os.access(real, os.X_OK)
+
+
+def python_version(path):
+    """(3, N) from the name python3.N that path is, or links to; or None."""
+    for _ in range(8):  # as many links as anyone chains; a loop ends here
+        name = os.path.basename(path)
+        minor = name[len("python3.") :] if name.startswith("python3.") else ""
+        if minor.isdigit():
+            return (3, int(minor))
+        try:
+            target = os.readlink(root_path(path))
+        except OSError:
+            return None
+        path = os.path.join(os.path.dirname(path), target)
+    return None
+
+
+def bytecode_warnings(archive, python):
+    """A warning when python, the launcher's choice, finds no bytecode of its
+    version in archive: each start then compiles hvtools (tens of ms)."""
+    carried = carried_pythons(archive) if archive else []
+    version = python_version(python) if python else None
+    if not carried or version is None or version in carried:
+        return []
+    return [
+        f"{python} is Python {version[0]}.{version[1]}, for which {archive} "
+        "carries no bytecode: each run compiles hvtools (rebuild with "
+        f"`python3 build.py --python python{version[0]}.{version[1]}` ...)"
+    ]
+
+
 def hvtools_status(args):
     """hvtools status: each hn(4) with its VF, lagg, addresses and rc.conf
     mode, then warnings about the VF set-up."""
@@ -2797,6 +2880,7 @@ def hvtools_status(args):
         sysctl("hw.hn.vflist"),
         any(os.path.isfile(root_path(p)) for p in DEVD_RULES),
     )
+    warnings += bytecode_warnings(running_archive(), launcher_python())
     sys.stdout.write(format_status(rows))
     sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
     return EX_OK
@@ -2956,6 +3040,16 @@ def run_applet(name, args):
     return applet.entry(args)
 
 
+def version_text(archive):
+    """The version, then the Python versions the program has bytecode for."""
+    lines = [f"{PROGRAM} {__version__}"]
+    carried = carried_pythons(archive) if archive else []
+    if carried:
+        versions = ", ".join(f"{major}.{minor}" for major, minor in carried)
+        lines.append(f"bytecode for Python {versions}")
+    return "".join(f"{line}\n" for line in lines)
+
+
 def hvtools_command(program, args):
     """hvtools itself: an option, or an applet name and its arguments."""
     if not args:
@@ -2967,7 +3061,7 @@ def hvtools_command(program, args):
     if option in ("--help", "-h"):
         sys.stdout.write(usage_text())
     elif option == "--version":
-        sys.stdout.write(f"{PROGRAM} {__version__}\n")
+        sys.stdout.write(version_text(running_archive()))
     elif option == "--list":
         sys.stdout.write("".join(f"{name}\n" for name in APPLETS))
     elif option in ("--install", "--uninstall"):

@@ -1,10 +1,12 @@
 """The program as a whole: dispatch, the zipapp and its launcher, installing."""
 
 import os
+import pathlib
 import shutil
 import stat
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -42,9 +44,26 @@ def test_help_names_every_applet(run, option):
         assert name in result.stdout
 
 
-def test_version(run):
+# The interpreters of this machine, as the build finds them: each gets its
+# bytecode in the session's dist/hvtools.
+PYTHONS = build.find_pythons()
+
+
+def version_name(python):
+    return ".".join(map(str, python.version))
+
+
+def test_version_names_the_pythons_it_has_bytecode_for(run):
     result = run("--version", via="hvtools")
-    assert (result.returncode, result.stdout) == (0, f"hvtools {hvtools.__version__}\n")
+    versions = ", ".join(version_name(p) for p in PYTHONS)
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"hvtools {hvtools.__version__}\nbytecode for Python {versions}\n",
+    )
+
+
+def test_version_from_source_has_no_bytecode_line():
+    assert hvtools.version_text(None) == f"hvtools {hvtools.__version__}\n"
 
 
 def test_no_arguments_is_a_usage_error(dist, root):
@@ -106,46 +125,74 @@ def test_runs_through_shivs_own_bootstrap(dist, root, tmp_path):
     assert (result.returncode, result.stdout) == (0, "Disabled\n")
 
 
-def test_imports_hvtools_from_the_archive_with_bytecode(dist, root):
-    code = "import hvtools, sys; print(hvtools.__spec__.origin)"
-    archive = str(dist / "hvtools")
-    result = run_program(
-        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0]=[{archive!r}"
-         f" + '/site-packages']; {code}"],
-        hv_env(dist),
-    )  # fmt: skip
-    assert result.stdout.strip() == f"{archive}/site-packages/hvtools.pyc"
+def test_archive_carries_bytecode_for_each_python_found(dist):
+    with zipfile.ZipFile(dist / "hvtools") as archive:
+        names = archive.namelist()
+    tags = [f"cpython-{p.version[0]}{p.version[1]}" for p in PYTHONS]
+    expected = [f"site-packages/__pycache__/hvtools.{tag}.pyc" for tag in tags]
+    assert [n for n in names if n.endswith(".pyc")] == expected
+    with open(dist / "hvtools", "rb") as f:
+        table = build.bytecode_table(f)
+    assert f.name and build.preamble(bytecode=table) in (dist / "hvtools").read_bytes()
+    assert len({magic for magic, _, _ in table}) == len(PYTHONS)
 
 
-def imports_of(program, root, tmp_path):
+def test_finds_each_cpython_version_once_first_found_first(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    answers = {
+        "python3": "cpython 3 12 /first/python3.12",
+        "python3.12": "cpython 3 12 /second/python3.12",
+        "python3.8": "cpython 3 8 /old/python3.8",
+        "python3.10": "pypy 3 10 /pypy/python3.10",
+        "python3.11-config": "cpython 3 11 /not/a/python",
+    }
+    for name, answer in answers.items():
+        (bindir / name).write_text(f"#!/bin/sh\necho {answer}\n")
+        (bindir / name).chmod(0o755)
+    (bindir / "python3.13").write_text("#!/bin/sh\nexit 1\n")  # a broken shim
+    (bindir / "python3.13").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.pyenv
+    monkeypatch.setattr(sys, "executable", str(bindir / "python3"))
+    found = [(p.version, p.executable) for p in build.find_pythons()]
+    mine = [(v, e) for v, e in found if not e.startswith("/usr/local/bin/")]
+    assert mine == [((3, 12), "/first/python3.12")]
+
+
+def imports_of(program, root, python):
     """What running program imports through the import system (-X importtime),
-    and its output, with this Python as the launcher's."""
-    python = tmp_path / "python3"
-    python.write_text(f'#!/bin/sh\nexec {sys.executable} -X importtime "$@"\n')
-    python.chmod(0o755)
+    and its output, with python as the launcher's."""
+    wrapper = root / "importtime-python3"
+    wrapper.write_text(f'#!/bin/sh\nexec {python} -X importtime "$@"\n')
+    wrapper.chmod(0o755)
     (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
-    env = hv_env(root, HVTOOLS_PYTHON=str(python))
+    env = hv_env(root, HVTOOLS_PYTHON=str(wrapper))
     result = run_program([str(program), "hv_get_dhcp_info", "hn0"], env)
     imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
     return imported, result.stdout
 
 
-def test_launcher_runs_the_bytecode_without_zipimport(dist, root, tmp_path):
-    imported, stdout = imports_of(dist / "hvtools", root, tmp_path)
+@pytest.mark.parametrize("python", PYTHONS, ids=version_name)
+def test_each_python_runs_its_own_bytecode_without_zipimport(dist, root, python):
+    imported, stdout = imports_of(dist / "hvtools", root, python.executable)
     assert stdout == "Enabled\n"
+    # Imported through the import system (zipimport), hvtools would show.
     assert "hvtools" not in imported
 
 
-def test_launcher_leaves_bytecode_of_another_python_to_zipimport(dist, root, tmp_path):
-    # zipimport finds the magic number wrong as well, and compiles the source.
-    program = tmp_path / "hvtools"
-    shutil.copyfile(dist / "hvtools", program)
-    program.chmod(0o755)
-    with open(program, "r+b") as f:
-        at, _ = build.stored_data(f, build.PYC)
-        f.seek(at)
-        f.write(b"\x00\x00")
-    imported, stdout = imports_of(program, root, tmp_path)
+def test_a_python_without_bytecode_compiles_the_source(root, tmp_path):
+    # The preamble's table lists no bytecode for this Python: zipimport
+    # takes over, and compiles the source.
+    program = build.build(str(tmp_path / "dist"), [sys.executable])
+    with open(program, "rb") as f:
+        table = build.bytecode_table(f)
+    data = pathlib.Path(program).read_bytes()
+    shipped = build.preamble(bytecode=table)
+    unknown = build.preamble(bytecode=[(0, at, size) for _, at, size in table])
+    with open(program, "wb") as f:
+        f.write(unknown + data[len(shipped) :])
+    imported, stdout = imports_of(program, root, sys.executable)
     assert stdout == "Enabled\n"
     assert "hvtools" in imported
 
@@ -220,15 +267,16 @@ def test_read_applets_write_nothing_with_a_read_only_root_and_no_home(
 def launcher(dist, tmp_path):
     """dist/hvtools with the launcher's /usr/local/bin swapped for a test dir."""
     with open(dist / "hvtools", "rb") as f:
-        at, size = build.stored_data(f, build.PYC)
+        table = build.bytecode_table(f)
         f.seek(0)
         archive = f.read()
-    shipped = build.preamble(at=at, size=size)
+    shipped = build.preamble(bytecode=table)
     assert archive.startswith(shipped)
     bindir = tmp_path / "local-bin"
     bindir.mkdir()
-    moved = at + len(build.preamble(str(bindir))) - len(shipped)
-    head = build.preamble(str(bindir), at=moved, size=size)
+    shift = len(build.preamble(str(bindir), table)) - len(shipped)
+    moved = [(magic, at + shift, size) for magic, at, size in table]
+    head = build.preamble(str(bindir), moved)
     program = tmp_path / "hvtools"
     program.write_bytes(head + archive[len(shipped) :])
     program.chmod(0o755)
