@@ -2,7 +2,9 @@
 example VM, and on the simulator after a VF bring-up."""
 
 import os
+import shutil
 import subprocess
+import zipfile
 
 import pytest
 from vfvm import VM
@@ -264,3 +266,85 @@ def test_status_warns_on_the_simulator(root, dist, sim):
     assert "hw.hn.vf_transparent" in warned[0]
     assert warned[1].startswith("warning: hyperv_vf_delay is unset")
     assert "devd rules" in warned[2]
+
+
+# Bytecode for the Python the launcher picks (the KVP daemon's)
+
+
+def executable(path, text="#!/bin/sh\n"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def archive_with(tmp_path, *tags):
+    path = tmp_path / "hvtools"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("site-packages/hvtools.py", "")
+        for tag in tags:
+            z.writestr(f"site-packages/__pycache__/hvtools.{tag}.pyc", b"")
+    return str(path)
+
+
+def test_carried_pythons_are_read_from_the_archive(tmp_path):
+    archive = archive_with(tmp_path, "cpython-311", "cpython-39", "pypy39")
+    assert hvtools.carried_pythons(archive) == [(3, 9), (3, 11)]
+    assert hvtools.carried_pythons(str(tmp_path / "missing")) == []
+    (tmp_path / "text").write_text("not a zip\n")
+    assert hvtools.carried_pythons(str(tmp_path / "text")) == []
+
+
+@pytest.mark.parametrize(
+    "present, chosen",
+    [
+        ([], None),
+        (["usr/local/bin/python3.9", "usr/local/bin/python3.11"],
+         "/usr/local/bin/python3.11"),
+        (["usr/local/bin/python3.11", "usr/local/bin/python3"],
+         "/usr/local/bin/python3"),
+        (["usr/local/bin/python3", "usr/bin/python3"], "/usr/bin/python3"),
+    ],
+)  # fmt: skip
+def test_launcher_python_follows_its_search(root, monkeypatch, present, chosen):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    for path in present:
+        executable(root / path)
+    assert hvtools.launcher_python() == chosen
+    (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
+    (root / "usr/local/bin/python3.12").write_text("not executable\n")
+    assert hvtools.launcher_python() == chosen
+
+
+def test_python_version_follows_links_inside_the_root(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    bindir = root / "usr/local/bin"
+    executable(bindir / "python3.11")
+    (bindir / "python3").symlink_to("python3.11")
+    (bindir / "python").symlink_to("/usr/local/bin/python3")
+    (bindir / "loop").symlink_to("loop")
+    assert hvtools.python_version("/usr/local/bin/python") == (3, 11)
+    assert hvtools.python_version("/usr/local/bin/loop") is None
+    assert hvtools.python_version("/usr/bin/python3") is None
+
+
+def test_warns_when_the_launchers_python_has_no_bytecode(root, monkeypatch, tmp_path):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    executable(root / "usr/local/bin/python3.11")
+    archive = archive_with(tmp_path, "cpython-39", "cpython-312")
+    (warning,) = hvtools.bytecode_warnings(archive, "/usr/local/bin/python3.11")
+    assert "/usr/local/bin/python3.11 is Python 3.11" in warning
+    assert "python3 build.py" in warning
+    carried = archive_with(tmp_path, "cpython-311")
+    assert hvtools.bytecode_warnings(carried, "/usr/local/bin/python3.11") == []
+    assert hvtools.bytecode_warnings(None, "/usr/local/bin/python3.11") == []
+    assert hvtools.bytecode_warnings(archive, None) == []
+
+
+def test_status_warns_of_a_python_without_bytecode(dist, tmp_path):
+    root = tmp_path / "vm"
+    shutil.copytree(EXAMPLE, root, symlinks=True)
+    executable(root / "usr/local/bin/python3.8")
+    result = status(root, dist)
+    assert result.returncode == 0, result.stderr
+    (warned,) = [w for w in result.stdout.splitlines() if "bytecode" in w]
+    assert warned.startswith("warning: /usr/local/bin/python3.8 is Python 3.8,")
