@@ -37,10 +37,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(BENCH)
+sys.path.insert(0, TOP)
+import build  # noqa: E402 (the project's own, found through TOP)
+
 DIST = os.path.join(TOP, "dist")
 EXAMPLE = os.path.join(TOP, "examples", "azure-vm")
 PYTHON = os.path.realpath(sys.executable)
@@ -86,33 +88,48 @@ class Row:
 # Setting up: the program, the roots, the reference builds.
 
 
-def ensure_built():
+def ensure_built(pythons):
+    """dist/hvtools, rebuilt when older than its sources or without the
+    bytecode of one of pythons (every start would compile hvtools)."""
     program = os.path.join(DIST, "hvtools")
     sources = [os.path.join(TOP, name) for name in ("hvtools.py", "build.py")]
-    if not os.path.exists(program) or any(
-        os.path.getmtime(s) > os.path.getmtime(program) for s in sources
+    if (
+        not os.path.exists(program)
+        or any(os.path.getmtime(s) > os.path.getmtime(program) for s in sources)
+        or missing_bytecode(program, pythons)
     ):
         print("building dist/hvtools ...", file=sys.stderr)
-        subprocess.run(
-            [PYTHON, os.path.join(TOP, "build.py"), "build", "--python", PYTHON],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    check_bytecode(program)
+        run_build(DIST, pythons)
+    missing = missing_bytecode(program, pythons)
+    if missing:
+        sys.exit(f"{program}: no bytecode for {', '.join(missing)}")
     return program
 
 
-def check_bytecode(program):
-    # Without bytecode for this interpreter, every start compiles hvtools.py.
-    import importlib.util
+def run_build(outdir, pythons):
+    # build.py brings its own tools (shiv) in .venv; this Python may lack them.
+    argv = [PYTHON, os.path.join(TOP, "build.py"), "build", "--outdir", outdir]
+    for python in pythons:
+        argv += ["--python", python.executable]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(argv, check=True, **quiet)
 
-    with zipfile.ZipFile(program) as archive:
-        try:
-            magic = archive.read("site-packages/hvtools.pyc")[:4]
-        except KeyError:
-            magic = b""
-    if magic != importlib.util.MAGIC_NUMBER:
-        sys.exit(f"{program}: no bytecode for {PYTHON}; rebuild it with this Python")
+
+def missing_bytecode(program, pythons):
+    with open(program, "rb") as f:
+        carried = {magic for magic, _, _ in build.bytecode_table(f)}
+    return [p.executable for p in pythons if magic_of(p) not in carried]
+
+
+def magic_of(python):
+    code = "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER, 'little'))"
+    done = subprocess.run(
+        [python.executable, "-I", "-S", "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
 
 
 def applets(program, env):
@@ -418,20 +435,98 @@ def scaling(rows):
     print(f"resolv.conf of 10,000 lines: +{dns:.0f} ms over the example's 5 lines.")
 
 
+# ---------------------------------------------------------------------------
+# Per interpreter: the same file under each Python it carries bytecode for.
+
+
+def interpreter_rows(program, work, pythons):
+    """{python: [floor, each read applet direct and through sh]}."""
+    root = make_root(work, "per-python")
+    dist = os.path.dirname(program)
+    table = {}
+    for python in pythons:
+        env = {"PATH": RC_PATH, "HVTOOLS_PYTHON": python.executable,
+               "HVTOOLS_ROOT": root}  # fmt: skip
+        rows = [Row(FLOOR, [python.executable, "-I", "-S", "-B", "-c", "pass"],
+                    {"PATH": RC_PATH})]  # fmt: skip
+        for name, args in (("hv_get_dns_info", []), ("hv_get_dhcp_info", ["hn0"])):
+            path = os.path.join(dist, name)
+            label = " ".join([name, *args])
+            rows.append(Row(label, [path, *args], env, 1.4, 1.25))
+            rows.append(Row(f"sh {label}", ["/bin/sh", path, *args], env, 1.3, 1.25))
+        table[python] = rows
+    return table
+
+
+def report_interpreters(table, runs, rss_runs):
+    print(f"Per interpreter: medians of {runs} interleaved runs (peak RSS: "
+          f"{rss_runs}); each ratio is to that interpreter's own floor "
+          "(`python3.N -I -S -B -c pass`).")  # fmt: skip
+    print()
+    labels = [row.label for row in next(iter(table.values()))[1:]]
+    print(f"| Python | floor ms | {' | '.join(f'`{x}` x' for x in labels)} "
+          "| sh target | floor RSS MB | max RSS x | RSS target |")  # fmt: skip
+    print("|---|---:|" + "---:|" * len(labels) + "---|---:|---:|---|")
+    for python, rows in table.items():
+        floor_ms = statistics.median(rows[0].times) * 1000
+        floor_kb = statistics.median(rows[0].rss)
+        ratios = [statistics.median(r.times) * 1000 / floor_ms for r in rows[1:]]
+        worst_sh = max(x for x, r in zip(ratios, rows[1:]) if r.label.startswith("sh"))
+        rss = max(statistics.median(r.rss) / floor_kb for r in rows[1:])
+        version = ".".join(map(str, python.version))
+        print(f"| {version} | {floor_ms:.1f} | "
+              + " | ".join(f"{x:.2f}" for x in ratios)
+              + f" | {verdict(worst_sh, 1.3)} | {floor_kb / 1024:.1f} | {rss:.2f} "
+              f"| {verdict(rss, 1.25)} |")  # fmt: skip
+    print()
+
+
+def report_growth(pythons):
+    """What each interpreter after the first adds to the archive."""
+    with tempfile.TemporaryDirectory(prefix="hvtools-growth-") as work:
+        first = pythons[0]
+
+        def size(selection):
+            out = os.path.join(work, str(len(os.listdir(work))))
+            run_build(out, selection)
+            return os.path.getsize(os.path.join(out, "hvtools"))
+
+        base = size([first])
+        parts = [f"{'.'.join(map(str, first.version))} alone: {base:,} B"]
+        for python in pythons[1:]:
+            grown = size([first, python]) - base
+            parts.append(f"+{'.'.join(map(str, python.version))}: +{grown:,} B")
+    print(f"Archive size: {'; '.join(parts)} (each: its .pyc and its zip headers).")
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40, help="timed rounds")
     parser.add_argument("--rss-runs", type=int, default=5, help="peak-RSS rounds")
     parser.add_argument("--warmup", type=int, default=3, help="discarded rounds")
+    parser.add_argument(
+        "--interpreters-only", action="store_true", help="only the per-Python table"
+    )
+    parser.add_argument(
+        "--no-growth", action="store_true", help="skip the archive-size builds"
+    )
     args = parser.parse_args()
-    program = ensure_built()
+    pythons = build.find_pythons()
+    program = ensure_built(pythons)
     with tempfile.TemporaryDirectory(prefix="hvtools-bench-") as work:
-        rows = table_rows(program, work)
-        check_rows(rows)
-        ceiling = measure(rows, args.runs, args.rss_runs, args.warmup)
-        gnu_floor = gnu_time_floor(rows[0])
-    report(rows, ceiling, gnu_floor, args.runs, args.rss_runs)
-    print()
+        per_python = interpreter_rows(program, work, pythons)
+        rows = [] if args.interpreters_only else table_rows(program, work)
+        every = [row for table in per_python.values() for row in table] + rows
+        check_rows(every)
+        ceiling = measure(every, args.runs, args.rss_runs, args.warmup)
+        gnu_floor = gnu_time_floor(rows[0]) if rows else None
+    if rows:
+        report(rows, ceiling, gnu_floor, args.runs, args.rss_runs)
+        print()
+    report_interpreters(per_python, args.runs, args.rss_runs)
+    if not args.no_growth:
+        report_growth(pythons)
     print("Command: `python3 bench/startup.py`")
 
 
