@@ -4,9 +4,13 @@
         dist/hvtools, a shiv zipapp behind a POSIX sh preamble, with the
         bytecode of interpreter X (default: this one) inside, plus a symlink
         per applet beside it.  The same tree always gives the same bytes.
-    python3 build.py install --destdir D [--prefix /usr/local] [--uninstall]
-        D/PREFIX/libexec/hyperv/hvtools, the applet symlinks (a file in the
-        way is kept as NAME.orig) and the devd rules; --uninstall undoes it.
+    python3 build.py install --destdir D [--prefix /usr/local] [--package]
+                             [--uninstall]
+        D/PREFIX/libexec/hyperv/hvtools with its applet symlinks, the devd
+        rules (D/PREFIX/etc/devd/hvtools.conf; /etc/devd for /usr) and
+        D/usr/libexec/hyperv/NAME linked to the program, where hv_kvp_daemon
+        runs them (a file in the way is kept as NAME.orig).  --package
+        leaves out the latter, for a FreeBSD port; --uninstall undoes it.
     python3 build.py demo
         build, then run the applets on the example VM in examples/.
     python3 build.py test [PYTEST-ARGS]
@@ -195,42 +199,21 @@ def applet_names():
 # Installing
 
 
-def install(destdir, prefix, uninstall, outdir):
-    """Stage the program, its links and the devd rules under DESTDIR."""
+def install(destdir, prefix, uninstall, outdir, package=False):
+    """Stage what `hvtools --install` makes under DESTDIR: the program, its
+    links and the devd rules under PREFIX, and (without package) the links
+    at /usr/libexec/hyperv where hv_kvp_daemon looks.  hvtools.py is the
+    one place that knows the layout, so that the single copied program
+    installs the same."""
     program = os.path.join(outdir, PROGRAM)
     if not os.path.exists(program):
         build(outdir)
-    libexec = f"{prefix.rstrip('/')}/libexec/hyperv"
     option = "--uninstall" if uninstall else "--install"
     env = dict(os.environ, HVTOOLS_ROOT=os.path.abspath(destdir))
     env.setdefault("HVTOOLS_PYTHON", sys.executable)
-    subprocess.run([program, option, libexec], check=True, env=env)
-    rules = os.path.join(destdir, devd_dir(prefix).lstrip("/"), "hvtools.conf")
-    if uninstall:
-        if os.path.lexists(rules):
-            os.unlink(rules)
-    else:
-        stage_devd_rules(rules, libexec)
-    return os.path.join(destdir, libexec.lstrip("/"))
-
-
-def devd_dir(prefix):
-    """Where devd(8) reads rules for a prefix: the base system's own
-    /etc/devd for /usr, PREFIX/etc/devd otherwise (devd.conf reads
-    /etc/devd and /usr/local/etc/devd)."""
-    prefix = prefix.rstrip("/") or "/"
-    return "/etc/devd" if prefix in ("/", "/usr") else f"{prefix}/etc/devd"
-
-
-def stage_devd_rules(path, libexec):
-    """devd/hyperv.conf with the applet directory filled in."""
-    with open(os.path.join(HERE, "devd", "hyperv.conf")) as f:
-        text = f.read().replace("%%LIBEXECDIR%%", libexec)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.chmod(path + ".tmp", 0o644)
-    os.replace(path + ".tmp", path)
+    argv = [program, option, "--prefix", prefix, *(["--package"] if package else [])]
+    subprocess.run(argv, check=True, env=env)
+    return os.path.join(destdir, prefix.strip("/"), "libexec/hyperv")
 
 
 # ---------------------------------------------------------------------------
@@ -319,6 +302,7 @@ def main(argv=None):
     parser.add_argument("--destdir", help="install: staging root")
     parser.add_argument("--prefix", default="/usr/local", help="install: prefix")
     parser.add_argument("--uninstall", action="store_true")
+    parser.add_argument("--package", action="store_true", help="install: no base links")
     args, rest = parser.parse_known_args(argv)
     if args.command == "test":
         ensure_dev_tools()
@@ -330,7 +314,10 @@ def main(argv=None):
     if not (args.command == "install" and os.path.exists(f"{args.outdir}/{PROGRAM}")):
         ensure_dev_tools()
     if args.command == "install":
-        print(install(args.destdir, args.prefix, args.uninstall, args.outdir))
+        where = install(
+            args.destdir, args.prefix, args.uninstall, args.outdir, args.package
+        )
+        print(where)
         return 0
     if args.command == "demo":
         return demo()

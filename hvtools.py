@@ -13,8 +13,12 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
 The program itself:
 
     hvtools --list               the applet names, one a line
+    hvtools --install [--prefix P] [--package]
+                                 PREFIX/libexec/hyperv/hvtools (prefix /usr/local)
+                                 and its applet links, /usr/libexec/hyperv/NAME
+                                 linked to it (not with --package), devd rules
     hvtools --install DIR        copy this program to DIR/hvtools, link the applets
-    hvtools --uninstall DIR      undo --install, putting back what it set aside
+    hvtools --uninstall ...      undo --install, putting back what it set aside
     hvtools --help | --version
 
 Every system path, files and programs alike, is resolved under the directory
@@ -2803,20 +2807,106 @@ def hvtools_status(args):
 
 
 # ---------------------------------------------------------------------------
-# Installing: copy the program into a directory and link the applets to it,
-# keeping whatever stood at a link's place (the base system's script).
+# Installing.  hv_kvp_daemon runs its helpers by a fixed path, "sh
+# /usr/libexec/hyperv/NAME" (hv_kvp_daemon.c, kvp_get_ip_info() and
+# kvp_set_ip_info()), whatever hvtools' prefix; so does the base system's
+# devd rules file.  The program lives under the prefix (PREFIX/libexec/
+# hyperv/hvtools, with a link per applet beside it, which hvtools' devd
+# rules run), and /usr/libexec/hyperv/NAME are relative links to it, the
+# base scripts kept as NAME.orig.  A relative link reads the same in a
+# mounted image as on the running system.
 
 PROGRAM = "hvtools"
+BASE_LIBEXEC = "/usr/libexec/hyperv"
+DEFAULT_PREFIX = "/usr/local"
+RULES_NAME = "hvtools.conf"
+DEVD_PRIORITY = 20  # above the base system's 10 (devd.conf(5): highest wins)
+
+# devd(8) rules.  The IFATTACH rule matches $vm_guest "hv" where devd sets
+# it (after FreeBSD 12) and its absence: 12.1's devd (devd.cc,
+# process_event()) has no such variable, and an unset one reads as "".
+DEVD_RULES_TEXT = """\
+#
+# hvtools(8): devd(8) rules for non-transparent network VFs on Hyper-V.
+# Written by hvtools --install; hvtools status checks them.
+#
+# They match the events of the base system's /etc/devd/hyperv.conf at a
+# higher priority (@PRIORITY@ > 10): devd runs only the action of the
+# matching rule with the highest priority, so hvtools' applets replace the
+# base scripts.  hyperv_vfattach brings a VF up hyperv_vf_delay seconds
+# later; the VF coming up raises VF_UP for its hn(4), and hyperv_vfup joins
+# the two in a failover lagg that takes hnN's rc.conf configuration.
+#
+
+notify @PRIORITY@ {
+	match "system"		"HYPERV_NIC_VF";
+	match "type"		"VF_UP";
+	action "@LIBEXEC@/hyperv_vfup $subsystem";
+};
+
+notify @PRIORITY@ {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
+	match "vm_guest"	"(hv)?";
+	action "@LIBEXEC@/hyperv_vfattach $subsystem 0";
+};
+"""
 
 
-def install(program, directory):
-    """hvtools --install DIR: DIR/hvtools plus a symlink per applet."""
+def layout(prefix):
+    """(applet directory, devd rules file) for an installation prefix: the
+    base system's own /etc/devd for /usr, PREFIX/etc/devd otherwise."""
+    prefix = prefix.rstrip("/")
+    if not prefix.startswith("/"):
+        raise Failure(EX_USAGE, f"--prefix {prefix!r}: not an absolute path")
+    devd = "/etc/devd" if prefix == "/usr" else f"{prefix}/etc/devd"
+    return f"{prefix}/libexec/hyperv", f"{devd}/{RULES_NAME}"
+
+
+def devd_rules(libexec):
+    text = DEVD_RULES_TEXT.replace("@PRIORITY@", str(DEVD_PRIORITY))
+    return text.replace("@LIBEXEC@", libexec)
+
+
+def install_system(program, prefix, package=False):
+    """hvtools --install [--prefix P] [--package]: the program and its links
+    under P, the devd rules, and (unless staging a package, which may not
+    touch the base system) /usr/libexec/hyperv/NAME linked to the program."""
+    libexec, rules = layout(prefix)
+    daemon = [] if package or libexec == BASE_LIBEXEC else _daemon_links(libexec)
+    install(program, libexec, also=daemon)
+    os.makedirs(os.path.dirname(root_path(rules)), 0o755, exist_ok=True)
+    write_file(rules, devd_rules(libexec).encode(), mode=0o644)
+    return EX_OK
+
+
+def uninstall_system(prefix, package=False):
+    """hvtools --uninstall [--prefix P]: undo install_system()."""
+    libexec, rules = layout(prefix)
+    if not package and libexec != BASE_LIBEXEC:
+        for link, target in _daemon_links(libexec):
+            _remove_link(root_path(link), target)
+    _unlink_quietly(root_path(rules))
+    return uninstall(libexec)
+
+
+def _daemon_links(libexec):
+    target = os.path.relpath(f"{libexec}/{PROGRAM}", BASE_LIBEXEC)
+    return [(f"{BASE_LIBEXEC}/{name}", target) for name in linked_applets()]
+
+
+def install(program, directory, also=()):
+    """hvtools --install DIR: DIR/hvtools plus a symlink per applet; also
+    [(link, target)] more links, all checked before anything changes."""
     source = _own_archive(program)
     target = f"{directory.rstrip('/')}/{PROGRAM}"
     real = root_path(target)
-    links = [os.path.join(os.path.dirname(real), name) for name in linked_applets()]
-    for link in links:
-        if _in_the_way(link) and os.path.lexists(link + ".orig"):
+    links = [(f"{directory.rstrip('/')}/{name}", PROGRAM) for name in linked_applets()]
+    links += also
+    for link, to in links:
+        if _in_the_way(root_path(link), to) and os.path.lexists(
+            root_path(link) + ".orig"
+        ):
             raise Failure(
                 EX_CANTCREAT, f"{link}: in the way, and {link}.orig exists already"
             )
@@ -2824,8 +2914,9 @@ def install(program, directory):
     if not (os.path.exists(real) and os.path.samefile(source, real)):
         with open(source, "rb") as f:
             write_file(target, f.read(), mode=0o555)
-    for link in links:
-        _place_link(link)
+    for link, to in links:
+        os.makedirs(os.path.dirname(root_path(link)), 0o755, exist_ok=True)
+        _place_link(root_path(link), to)
     return EX_OK
 
 
@@ -2833,47 +2924,58 @@ def uninstall(directory):
     """hvtools --uninstall DIR: remove what --install made, restore NAME.orig."""
     real_dir = root_path(directory)
     for name in linked_applets():
-        link = os.path.join(real_dir, name)
-        if os.path.islink(link) and os.readlink(link) == PROGRAM:
-            os.unlink(link)
-        if os.path.lexists(link + ".orig") and not os.path.lexists(link):
-            os.rename(link + ".orig", link)
+        _remove_link(os.path.join(real_dir, name), PROGRAM)
     program = os.path.join(real_dir, PROGRAM)
     if os.path.lexists(program):
         os.unlink(program)
     return EX_OK
 
 
+def _remove_link(link, target):
+    if os.path.islink(link) and os.readlink(link) == target:
+        os.unlink(link)
+    if os.path.lexists(link + ".orig") and not os.path.lexists(link):
+        os.rename(link + ".orig", link)
+
+
 def _own_archive(program):
     # Only the built zipapp can be installed: a copied hvtools.py would not
     # run when the KVP daemon hands it to sh.
     path = os.path.realpath(program)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError as e:
-        raise Failure(EX_NOINPUT, f"{program}: {e.strerror}") from None
-    import zipfile
-
-    if head != b"#!/bin/sh" or not zipfile.is_zipfile(path):
+    if not is_hvtools_archive(path):
         raise Failure(EX_USAGE, "--install needs the built program (python3 build.py)")
     return path
 
 
-def _in_the_way(link):
+def is_hvtools_archive(path):
+    """Is the file at this (real) path the built program?"""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    import zipfile
+
+    if head != b"#!/bin/sh" or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "site-packages/hvtools.py" in archive.namelist()
+
+
+def _in_the_way(link, target):
     # Anything but our own link: the base system's script, or another link.
     return os.path.lexists(link) and not (
-        os.path.islink(link) and os.readlink(link) == PROGRAM
+        os.path.islink(link) and os.readlink(link) == target
     )
 
 
-def _place_link(link):
-    if os.path.islink(link) and os.readlink(link) == PROGRAM:
+def _place_link(link, target):
+    if os.path.islink(link) and os.readlink(link) == target:
         return
     if os.path.lexists(link):
         os.rename(link, link + ".orig")
     temporary = f"{link}.hvtools-{os.getpid()}"
-    os.symlink(PROGRAM, temporary)
+    os.symlink(target, temporary)
     os.replace(temporary, link)
 
 
@@ -2927,6 +3029,7 @@ def usage_text():
     lines = [
         f"usage: {PROGRAM} APPLET [ARG ...]",
         f"       {PROGRAM} --list | --help | --version",
+        f"       {PROGRAM} --install | --uninstall [--prefix PREFIX] [--package]",
         f"       {PROGRAM} --install DIR | --uninstall DIR",
         "",
         "Applets:",
@@ -2971,17 +3074,35 @@ def hvtools_command(program, args):
     elif option == "--list":
         sys.stdout.write("".join(f"{name}\n" for name in APPLETS))
     elif option in ("--install", "--uninstall"):
-        if len(rest) != 1:
-            raise Failure(EX_USAGE, f"usage: {PROGRAM} {option} DIR")
-        if option == "--install":
-            return install(program, rest[0])
-        return uninstall(rest[0])
+        return install_command(program, option, rest)
     else:
         raise Failure(
             EX_USAGE,
             f"unknown applet or option {option!r} ({PROGRAM} --list shows them)",
         )
     return EX_OK
+
+
+def install_command(program, option, args):
+    """--install/--uninstall [--prefix P] [--package], or DIR alone."""
+    usage = f"usage: {PROGRAM} {option} [--prefix PREFIX] [--package] | DIR"
+    if len(args) == 1 and args[0].startswith("/"):
+        if option == "--install":
+            return install(program, args[0])
+        return uninstall(args[0])
+    prefix, package = DEFAULT_PREFIX, False
+    args = list(args)
+    while args:
+        word = args.pop(0)
+        if word == "--package":
+            package = True
+        elif word == "--prefix" and args:
+            prefix = args.pop(0)
+        else:
+            raise Failure(EX_USAGE, usage)
+    if option == "--install":
+        return install_system(program, prefix, package)
+    return uninstall_system(prefix, package)
 
 
 def main(argv=None):

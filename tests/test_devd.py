@@ -1,13 +1,13 @@
-"""devd/hyperv.conf: the rules as staged by build.py install, read with a
+"""hvtools' devd rules as staged by build.py install, read with a
 devd.conf(5) parser, and the parser itself."""
 
 import os
 from types import SimpleNamespace
 
+import devd
 import pytest
 
 import build
-import devd
 import hvtools
 
 # The base system's two VF rules (/etc/devd/hyperv.conf), as devd sees them.

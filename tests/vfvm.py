@@ -3,8 +3,9 @@ it: shared by the VF bring-up and status tests."""
 
 import subprocess
 
-import build
 import devd
+
+import build
 from conftest import hv_env, wait_for_children
 
 LIBEXEC = "/usr/libexec/hyperv"
