@@ -43,6 +43,7 @@ EX_OSERR = 71
 EX_CANTCREAT = 73
 EX_IOERR = 74
 EX_TEMPFAIL = 75
+EX_CONFIG = 78
 
 
 class Failure(Exception):
@@ -2727,7 +2728,7 @@ def status_rows(interfaces, vfs, env):
     return rows
 
 
-def status_warnings(rows, env, transparent, vflist, devd_installed):
+def status_warnings(rows, env, transparent, vflist):
     """What may keep the VF bring-up from working, one sentence each."""
     warnings = []
     if transparent:
@@ -2756,10 +2757,6 @@ def status_warnings(rows, env, transparent, vflist, devd_installed):
         for port in (row.name, row.vf):
             if port and port not in row.ports:
                 warnings.append(f"{row.lagg} lacks port {port}")
-    if not devd_installed:
-        warnings.append(
-            f"hvtools' devd rules are not installed ({' or '.join(DEVD_RULES)})"
-        )
     return warnings
 
 
@@ -2785,12 +2782,318 @@ def format_status(rows):
     )
 
 
+# The installation checks: is hvtools what runs?  Each returns a list of
+# problems, (one line, the command that fixes it).
+
+ACTIVATE = "/usr/local/libexec/hyperv/hvtools --install && service devd restart"
+# rc(8)'s PATH, which devd and so hv_kvp_daemon (started by a devd rule) run
+# with; the launcher then tries /usr/local/bin/python3 and python3.N.
+DAEMON_PATH = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
+LOCAL_BIN = "/usr/local/bin"
+# devd(8) reads devd.conf, then each *.conf of its directories (devd.cc,
+# config::parse(); the directories are devd.conf's "directory" options).
+DEVD_CONF = "/etc/devd.conf"
+DEVD_DIRS = ("/etc/devd", "/usr/local/etc/devd")
+# The events hvtools must handle, and the devd flavours they must fire on:
+# 12.1's devd sets no $vm_guest (devd.cc, process_event()); later ones do.
+DEVD_EVENTS = (
+    ({"system": "HYPERV_NIC_VF", "type": "VF_UP", "subsystem": "hn0"}, "hyperv_vfup"),
+    (
+        {"system": "ETHERNET", "type": "IFATTACH", "subsystem": "mce0"},
+        "hyperv_vfattach",
+    ),
+)
+DEVD_FLAVOURS = (
+    ("FreeBSD 12's devd (no $vm_guest)", {}),
+    ("devd with $vm_guest", {"vm_guest": "hv"}),
+)
+
+
+def check_daemon_links():
+    """Each applet at /usr/libexec/hyperv, where hv_kvp_daemon and the base
+    devd rules run it, resolves to hvtools."""
+    return [
+        (
+            f"{BASE_LIBEXEC}/{name} is not hvtools (the base system's script, "
+            "put back by freebsd-update?)",
+            ACTIVATE,
+        )
+        for name in linked_applets()
+        if not runs_hvtools(f"{BASE_LIBEXEC}/{name}")
+    ]
+
+
+def check_devd_rules():
+    """hvtools' devd rules are installed, win over every other rule for the
+    VF events on 12's devd and later ones, and run hvtools."""
+    if not any(os.path.isfile(root_path(p)) for p in DEVD_RULES):
+        rules = " or ".join(DEVD_RULES)
+        return [(f"hvtools' devd rules are not installed ({rules})", ACTIVATE)]
+    rules = read_devd_rules()
+    problems = []
+    for event, applet in DEVD_EVENTS:
+        verdicts = {}
+        for flavour, extra in DEVD_FLAVOURS:
+            text = _devd_verdict(rules, dict(event, **extra), applet)
+            if text:
+                verdicts.setdefault(text, []).append(flavour)
+        for text, flavours in verdicts.items():
+            where = "" if len(flavours) == len(DEVD_FLAVOURS) else f" on {flavours[0]}"
+            problems.append((f"{text}{where}", ACTIVATE))
+    return problems
+
+
+def _devd_verdict(rules, variables, applet):
+    what = f"{variables['system']}/{variables['type']}"
+    rule = devd_winner(rules, variables)
+    if rule is None:
+        return f"no devd rule runs {applet} on {what}"
+    if rule.path not in DEVD_RULES:
+        return (
+            f"{rule.path}'s rule (priority {rule.priority}) outranks hvtools' on {what}"
+        )
+    program = rule.actions[0].split()[0] if rule.actions else ""
+    if not runs_hvtools(program, executable=True):
+        return f"devd runs {program or 'nothing'} on {what}: not hvtools"
+    return None
+
+
+def check_python():
+    """The launcher finds a Python from hv_kvp_daemon's PATH."""
+    candidates = [f"{d}/python3" for d in DAEMON_PATH] + [f"{LOCAL_BIN}/python3"]
+    try:
+        names = os.listdir(root_path(LOCAL_BIN))
+    except OSError:
+        names = []
+    candidates += [f"{LOCAL_BIN}/{n}" for n in names if _is_python3_minor(n)]
+    if any(_is_executable(c) for c in candidates):
+        return []
+    where = ":".join(DAEMON_PATH)
+    return [
+        (
+            f"no Python 3 for the launcher (PATH {where}, then "
+            f"{LOCAL_BIN}/python3 and python3.N)",
+            "pkg install python3",
+        )
+    ]
+
+
+def _is_python3_minor(name):
+    return name.startswith("python3.") and name[8:].isdigit()
+
+
+def check_rc_conf():
+    """rc.conf can be read, as hv_get_dhcp_info and hyperv_vfup read it."""
+    try:
+        load_rc_conf()
+    except Failure as failure:
+        return [(f"rc.conf: {failure}", "chmod 644 /etc/rc.conf")]
+    return []
+
+
+INSTALL_CHECKS = (check_daemon_links, check_devd_rules, check_python, check_rc_conf)
+
+
+def resolve_in_root(path, hops=32):
+    """The path a symlink chain leads to inside $HVTOOLS_ROOT, as on the
+    system booted from it (absolute targets start at the root); None for a
+    loop or a dangling chain."""
+    parts = path.strip("/").split("/")
+    done = ""
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = done.rsplit("/", 1)[0]
+            continue
+        real = root_path(f"{done}/{part}")
+        if os.path.islink(real):
+            hops -= 1
+            if hops < 0:
+                return None
+            target = os.readlink(real)
+            if target.startswith("/"):
+                done = ""
+            parts[:0] = target.split("/")
+        elif os.path.lexists(real):
+            done = f"{done}/{part}"
+        else:
+            return None
+    return done or "/"
+
+
+def runs_hvtools(path, executable=False):
+    """Does running this system path run hvtools?"""
+    real = resolve_in_root(path) if path.startswith("/") else None
+    if real is None or not is_hvtools_archive(root_path(real)):
+        return False
+    return not executable or os.access(root_path(real), os.X_OK)
+
+
+def _is_executable(path):
+    real = resolve_in_root(path)
+    return (
+        real is not None
+        and os.path.isfile(root_path(real))
+        and os.access(root_path(real), os.X_OK)
+    )
+
+
+class DevdRule:
+    __slots__ = ("actions", "matches", "path", "priority")
+
+    def __init__(self, path, priority):
+        self.path = path
+        self.priority = priority
+        self.matches = []  # [(variable, pattern)]
+        self.actions = []
+
+
+_DEVD_LEXEME = r'\s+|#[^\n]*|//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.|\\\n)*"|[{};]|[^\s{};"]+'
+
+
+def parse_devd(text, path):
+    """The notify rules of a devd.conf(5) file, in order (other statements
+    are skipped; devd's own parser, parse.y, is stricter)."""
+    import re
+
+    tokens = [
+        t[1:-1].replace("\\\n", "") if t.startswith('"') else t
+        for t in re.findall(_DEVD_LEXEME, text, re.S)
+        if not (t.isspace() or t.startswith(("#", "//", "/*")))
+    ]
+    rules = []
+    i = 0
+    while i < len(tokens):
+        if (
+            tokens[i] == "notify"
+            and tokens[i + 1 : i + 2] != []
+            and tokens[i + 1].isdigit()
+        ):
+            rule = DevdRule(path, int(tokens[i + 1]))
+            i = _devd_block(tokens, i + 2, rule)
+            rules.append(rule)
+        else:
+            i += 1
+    return rules
+
+
+def _devd_block(tokens, i, rule):
+    # { statement; ... }: match "var" "re"; action "command"; others skipped.
+    end = len(tokens)
+    i += 1
+    while i < end and tokens[i] != "}":
+        statement = []
+        while i < end and tokens[i] not in (";", "}"):
+            statement.append(tokens[i])
+            i += 1
+        i += tokens[i : i + 1] == [";"]
+        if statement[:1] == ["match"] and len(statement) == 3:
+            rule.matches.append((statement[1], statement[2]))
+        elif statement[:1] == ["action"] and len(statement) == 2:
+            rule.actions.append(statement[1])
+    return i + 1
+
+
+def devd_winner(rules, variables):
+    """devd's choice for a notify event: the first rule of the highest
+    priority whose matches all hold (config::find_and_execute(), after
+    stable_sort by priority).  A match is an anchored extended regular
+    expression ignoring case, "!" negating it; an unset variable is ""
+    (devd.cc: match::do_match(), config::get_variable())."""
+    import re
+
+    def holds(variable, pattern):
+        negate = pattern.startswith("!")
+        regex = pattern[1:] if negate else pattern
+        try:
+            found = re.fullmatch(regex, variables.get(variable, ""), re.I) is not None
+        except re.error:
+            return False
+        return found != negate
+
+    best = None
+    for rule in rules:
+        better = best is None or rule.priority > best.priority
+        if better and all(holds(v, p) for v, p in rule.matches):
+            best = rule
+    return best
+
+
+def read_devd_rules():
+    """Every notify rule devd would load from the root, in its order."""
+    paths = [DEVD_CONF]
+    for directory in DEVD_DIRS:
+        try:
+            names = sorted(os.listdir(root_path(directory)))
+        except OSError:
+            continue
+        paths += [f"{directory}/{n}" for n in names if n.endswith(".conf")]
+    rules = []
+    for path in paths:
+        text = read_text(path)
+        if text is not None:
+            rules += parse_devd(text, path)
+    return rules
+
+
+def is_image():
+    """Is $HVTOOLS_ROOT an image rather than the running system?  A running
+    FreeBSD has devfs(5) on /dev (vfs_mountroot.c, vfs_mountroot_devfs());
+    in an image /dev is an empty directory (etc/mtree/BSD.root.dist)."""
+    if (os.environ.get("HVTOOLS_ROOT") or "/") == "/":
+        return False
+    try:
+        return not os.listdir(root_path("/dev"))
+    except OSError:
+        return True
+
+
 def hvtools_status(args):
-    """hvtools status: each hn(4) with its VF, lagg, addresses and rc.conf
-    mode, then warnings about the VF set-up."""
+    """hvtools status [--json]: each hn(4) with its VF, lagg, addresses and
+    rc.conf mode, warnings about the VF set-up, and the installation's
+    problems (exit 78 when there are any)."""
+    if args not in ([], ["--json"]):
+        raise Failure(EX_USAGE, "usage: hvtools status [--json]")
+    problems = [
+        (check.__name__, text, fix) for check in INSTALL_CHECKS for text, fix in check()
+    ]
+    rows, warnings, skipped = [], [], []
+    if is_image():
+        skipped.append(
+            "interfaces, VFs and kernel settings: the root is an image "
+            "(no devfs on its /dev), not a running system"
+        )
+    else:
+        rows, warnings = _live_status()
     if args:
-        raise Failure(EX_USAGE, "usage: hvtools status")
-    env = load_rc_conf()
+        import json
+
+        report_ = {
+            "image": bool(skipped),
+            "interfaces": [
+                {k: getattr(r, k) for k in HnStatus.__slots__} for r in rows
+            ],
+            "warnings": warnings,
+            "problems": [{"check": c, "problem": t, "fix": f} for c, t, f in problems],
+            "skipped": skipped,
+        }
+        sys.stdout.write(json.dumps(report_, indent=2, sort_keys=True) + "\n")
+    else:
+        if rows or not skipped:
+            sys.stdout.write(format_status(rows))
+        sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
+        sys.stdout.write("".join(f"problem: {t} (fix: {f})\n" for _, t, f in problems))
+        sys.stdout.write("".join(f"skipped: {s}\n" for s in skipped))
+    return EX_CONFIG if problems else EX_OK
+
+
+def _live_status():
+    try:
+        env = load_rc_conf()
+    except Failure:
+        env = {}  # check_rc_conf has said why
     interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
     vfs = {name: sysctl(f"dev.hn.{name[2:]}.vf") for name in interfaces if is_hn(name)}
     rows = status_rows(interfaces, vfs, env)
@@ -2799,11 +3102,8 @@ def hvtools_status(args):
         env,
         is_vf_transparent(sysctl("hw.hn.vf_transparent")),
         sysctl("hw.hn.vflist"),
-        any(os.path.isfile(root_path(p)) for p in DEVD_RULES),
     )
-    sys.stdout.write(format_status(rows))
-    sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
-    return EX_OK
+    return rows, warnings
 
 
 # ---------------------------------------------------------------------------
