@@ -1,12 +1,14 @@
 """hvtools status: the table and the warnings (pure), the applet on the
 example VM, and on the simulator after a VF bring-up."""
 
+import json
 import os
 import subprocess
 
 import pytest
 from vfvm import VM
 
+import build
 import hvtools
 from conftest import hv_env
 
@@ -260,3 +262,138 @@ def test_status_warns_on_the_simulator(root, dist, sim):
     assert len(warned) == 2
     assert "hw.hn.vf_transparent" in warned[0]
     assert warned[1].startswith("warning: hyperv_vf_delay is unset")
+
+
+# The installation checks, on an image staged by the default install
+
+
+@pytest.fixture
+def image(dist, tmp_path):
+    """A mounted image (empty /dev) with the base scripts, a python3
+    package and hvtools installed by default."""
+    root = tmp_path / "img"
+    base = root / "usr/libexec/hyperv"
+    base.mkdir(parents=True)
+    for name in hvtools.linked_applets():
+        (base / name).write_text("#!/bin/sh\n")
+    (root / "dev").mkdir()
+    (root / "etc/devd").mkdir(parents=True)
+    (root / "etc/devd/hyperv.conf").write_text(BASE_RULES_12)
+    python = root / "usr/local/bin/python3.11"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    build.install(str(root), "/usr/local", False, str(dist))
+    return root
+
+
+BASE_RULES_12 = """
+notify 10 {
+	match "system"		"HYPERV_NIC_VF";
+	match "type"		"VF_UP";
+	action "/usr/libexec/hyperv/hyperv_vfup $subsystem";
+};
+notify 10 {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
+	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
+};
+"""
+
+
+def problems(root, dist):
+    result = status(root, dist, "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == (hvtools.EX_CONFIG if report["problems"] else 0)
+    return report
+
+
+def test_a_default_install_passes_on_an_image(image, dist):
+    report = problems(image, dist)
+    assert report["problems"] == []
+    assert report["image"] is True
+    assert report["interfaces"] == []
+    assert "image" in report["skipped"][0]
+    text = status(image, dist)
+    assert text.returncode == 0
+    assert text.stdout.startswith("skipped: ")
+
+
+def test_a_base_script_put_back_fails(image, dist):
+    script = image / "usr/libexec/hyperv/hv_set_ifconfig"
+    script.unlink()
+    script.write_text("#!/bin/sh\n. $1\n")
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_daemon_links"
+    assert problem["problem"].startswith("/usr/libexec/hyperv/hv_set_ifconfig ")
+    assert problem["fix"] == hvtools.ACTIVATE
+    line = status(image, dist).stdout.splitlines()[0]
+    assert line == f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})"
+
+
+def test_missing_rules_fail(image, dist):
+    (image / "usr/local/etc/devd/hvtools.conf").unlink()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_devd_rules"
+    assert "not installed" in problem["problem"]
+
+
+def test_rules_that_cannot_fire_on_12_fail(image, dist):
+    rules = image / "usr/local/etc/devd/hvtools.conf"
+    rules.write_text(rules.read_text().replace('"(hv)?"', '"hv"'))
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["problem"] == (
+        "/etc/devd/hyperv.conf's rule (priority 10) outranks hvtools' on "
+        "ETHERNET/IFATTACH on FreeBSD 12's devd (no $vm_guest)"
+    )
+
+
+def test_rules_outranked_fail(image, dist):
+    rules = image / "usr/local/etc/devd/hvtools.conf"
+    rules.write_text(rules.read_text().replace("notify 20", "notify 5"))
+    found = problems(image, dist)["problems"]
+    assert len(found) == 2
+    assert all("outranks hvtools'" in p["problem"] for p in found)
+
+
+def test_rules_running_something_else_fail(image, dist):
+    (image / "usr/local/libexec/hyperv/hyperv_vfup").unlink()
+    found = [p["problem"] for p in problems(image, dist)["problems"]]
+    assert found == [
+        "devd runs /usr/local/libexec/hyperv/hyperv_vfup on HYPERV_NIC_VF/VF_UP: "
+        "not hvtools"
+    ]
+
+
+def test_no_python_fails(image, dist):
+    (image / "usr/local/bin/python3.11").unlink()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_python"
+    assert problem["fix"] == "pkg install python3"
+    # A python3 on the daemon's PATH will do.
+    (image / "usr/bin").mkdir()
+    (image / "usr/bin/python3").symlink_to("../local/bin/python3.9")
+    (image / "usr/local/bin/python3.9").write_text("#!/bin/sh\n")
+    (image / "usr/local/bin/python3.9").chmod(0o755)
+    assert problems(image, dist)["problems"] == []
+
+
+def test_unreadable_rc_conf_fails(image, dist):
+    (image / "etc/rc.conf").unlink()
+    (image / "etc/rc.conf").mkdir()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_rc_conf"
+
+
+def test_resolve_in_root_follows_links_inside_the_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(tmp_path))
+    (tmp_path / "a/b").mkdir(parents=True)
+    (tmp_path / "a/b/f").touch()
+    (tmp_path / "abs").symlink_to("/a/b/f")
+    (tmp_path / "a/rel").symlink_to("b/../b/f")
+    (tmp_path / "loop").symlink_to("loop")
+    assert hvtools.resolve_in_root("/abs") == "/a/b/f"
+    assert hvtools.resolve_in_root("/a/rel") == "/a/b/f"
+    assert hvtools.resolve_in_root("/loop") is None
+    assert hvtools.resolve_in_root("/nothing") is None
