@@ -265,7 +265,9 @@ def demo():
     for command in demo_commands():
         print(f"$ {' '.join(command)}", flush=True)
         argv = [os.path.join(HERE, command[0]), *command[1:]]
-        status |= subprocess.run(argv, env=env, cwd=HERE, check=False).returncode
+        code = subprocess.run(argv, env=env, cwd=HERE, check=False).returncode
+        # The example VM has no installation: status reports it (exit 78).
+        status |= 0 if command[1:] == ["status"] and code == 78 else code
     return status
 
 
