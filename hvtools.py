@@ -13,8 +13,12 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
 The program itself:
 
     hvtools --list               the applet names, one a line
+    hvtools --install [--prefix P] [--package]
+                                 PREFIX/libexec/hyperv/hvtools (prefix /usr/local)
+                                 and its applet links, /usr/libexec/hyperv/NAME
+                                 linked to it (not with --package), devd rules
     hvtools --install DIR        copy this program to DIR/hvtools, link the applets
-    hvtools --uninstall DIR      undo --install, putting back what it set aside
+    hvtools --uninstall ...      undo --install, putting back what it set aside
     hvtools --help | --version
 
 Every system path, files and programs alike, is resolved under the directory
@@ -39,6 +43,7 @@ EX_OSERR = 71
 EX_CANTCREAT = 73
 EX_IOERR = 74
 EX_TEMPFAIL = 75
+EX_CONFIG = 78
 
 
 class Failure(Exception):
@@ -2723,7 +2728,7 @@ def status_rows(interfaces, vfs, env):
     return rows
 
 
-def status_warnings(rows, env, transparent, vflist, devd_installed):
+def status_warnings(rows, env, transparent, vflist):
     """What may keep the VF bring-up from working, one sentence each."""
     warnings = []
     if transparent:
@@ -2752,10 +2757,6 @@ def status_warnings(rows, env, transparent, vflist, devd_installed):
         for port in (row.name, row.vf):
             if port and port not in row.ports:
                 warnings.append(f"{row.lagg} lacks port {port}")
-    if not devd_installed:
-        warnings.append(
-            f"hvtools' devd rules are not installed ({' or '.join(DEVD_RULES)})"
-        )
     return warnings
 
 
@@ -2781,14 +2782,272 @@ def format_status(rows):
     )
 
 
+# The installation checks: is hvtools what runs?  Each returns a list of
+# problems, (one line, the command that fixes it).
+
+ACTIVATE = "/usr/local/libexec/hyperv/hvtools --install && service devd restart"
+# rc(8)'s PATH, which devd and so hv_kvp_daemon (started by a devd rule) run
+# with; the launcher then tries /usr/local/bin/python3 and python3.N.
+DAEMON_PATH = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
+LOCAL_BIN = "/usr/local/bin"
+# devd(8) reads devd.conf, then each *.conf of its directories (devd.cc,
+# config::parse(); the directories are devd.conf's "directory" options).
+DEVD_CONF = "/etc/devd.conf"
+DEVD_DIRS = ("/etc/devd", "/usr/local/etc/devd")
+# The events hvtools must handle, and the devd flavours they must fire on:
+# 12.1's devd sets no $vm_guest (devd.cc, process_event()); later ones do.
+DEVD_EVENTS = (
+    ({"system": "HYPERV_NIC_VF", "type": "VF_UP", "subsystem": "hn0"}, "hyperv_vfup"),
+    (
+        {"system": "ETHERNET", "type": "IFATTACH", "subsystem": "mce0"},
+        "hyperv_vfattach",
+    ),
+)
+DEVD_FLAVOURS = (
+    ("FreeBSD 12's devd (no $vm_guest)", {}),
+    ("devd with $vm_guest", {"vm_guest": "hv"}),
+)
+
+
+def check_daemon_links():
+    """Each applet at /usr/libexec/hyperv, where hv_kvp_daemon and the base
+    devd rules run it, resolves to hvtools."""
+    return [
+        (
+            f"{BASE_LIBEXEC}/{name} is not hvtools (the base system's script, "
+            "put back by freebsd-update?)",
+            ACTIVATE,
+        )
+        for name in linked_applets()
+        if not runs_hvtools(f"{BASE_LIBEXEC}/{name}")
+    ]
+
+
+def check_devd_rules():
+    """hvtools' devd rules are installed, win over every other rule for the
+    VF events on 12's devd and later ones, and run hvtools."""
+    if not any(os.path.isfile(root_path(p)) for p in DEVD_RULES):
+        rules = " or ".join(DEVD_RULES)
+        return [(f"hvtools' devd rules are not installed ({rules})", ACTIVATE)]
+    rules = read_devd_rules()
+    problems = []
+    for event, applet in DEVD_EVENTS:
+        verdicts = {}
+        for flavour, extra in DEVD_FLAVOURS:
+            text = _devd_verdict(rules, dict(event, **extra), applet)
+            if text:
+                verdicts.setdefault(text, []).append(flavour)
+        for text, flavours in verdicts.items():
+            where = "" if len(flavours) == len(DEVD_FLAVOURS) else f" on {flavours[0]}"
+            problems.append((f"{text}{where}", ACTIVATE))
+    return problems
+
+
+def _devd_verdict(rules, variables, applet):
+    what = f"{variables['system']}/{variables['type']}"
+    rule = devd_winner(rules, variables)
+    if rule is None:
+        return f"no devd rule runs {applet} on {what}"
+    if rule.path not in DEVD_RULES:
+        return (
+            f"{rule.path}'s rule (priority {rule.priority}) outranks hvtools' on {what}"
+        )
+    program = rule.actions[0].split()[0] if rule.actions else ""
+    if not runs_hvtools(program, executable=True):
+        return f"devd runs {program or 'nothing'} on {what}: not hvtools"
+    return None
+
+
+def check_python():
+    """The launcher finds a Python from hv_kvp_daemon's PATH."""
+    if launcher_python() is not None:
+        return []
+    where = ":".join(DAEMON_PATH)
+    return [
+        (
+            f"no Python 3 for the launcher (PATH {where}, then "
+            f"{LOCAL_BIN}/python3 and python3.N)",
+            "pkg install python3",
+        )
+    ]
+
+
+def _is_python3_minor(name):
+    return name.startswith("python3.") and name[8:].isdigit()
+
+
+def check_rc_conf():
+    """rc.conf can be read, as hv_get_dhcp_info and hyperv_vfup read it."""
+    try:
+        load_rc_conf()
+    except Failure as failure:
+        return [(f"rc.conf: {failure}", "chmod 644 /etc/rc.conf")]
+    return []
+
+
+INSTALL_CHECKS = (check_daemon_links, check_devd_rules, check_python, check_rc_conf)
+
+
+def resolve_in_root(path, hops=32):
+    """The path a symlink chain leads to inside $HVTOOLS_ROOT, as on the
+    system booted from it (absolute targets start at the root); None for a
+    loop or a dangling chain."""
+    parts = path.strip("/").split("/")
+    done = ""
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = done.rsplit("/", 1)[0]
+            continue
+        real = root_path(f"{done}/{part}")
+        if os.path.islink(real):
+            hops -= 1
+            if hops < 0:
+                return None
+            target = os.readlink(real)
+            if target.startswith("/"):
+                done = ""
+            parts[:0] = target.split("/")
+        elif os.path.lexists(real):
+            done = f"{done}/{part}"
+        else:
+            return None
+    return done or "/"
+
+
+def runs_hvtools(path, executable=False):
+    """Does running this system path run hvtools?"""
+    real = resolve_in_root(path) if path.startswith("/") else None
+    if real is None or not is_hvtools_archive(root_path(real)):
+        return False
+    return not executable or os.access(root_path(real), os.X_OK)
+
+
+def _is_executable(path):
+    real = resolve_in_root(path)
+    return (
+        real is not None
+        and os.path.isfile(root_path(real))
+        and os.access(root_path(real), os.X_OK)
+    )
+
+
+class DevdRule:
+    __slots__ = ("actions", "matches", "path", "priority")
+
+    def __init__(self, path, priority):
+        self.path = path
+        self.priority = priority
+        self.matches = []  # [(variable, pattern)]
+        self.actions = []
+
+
+_DEVD_LEXEME = r'\s+|#[^\n]*|//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.|\\\n)*"|[{};]|[^\s{};"]+'
+
+
+def parse_devd(text, path):
+    """The notify rules of a devd.conf(5) file, in order (other statements
+    are skipped; devd's own parser, parse.y, is stricter)."""
+    import re
+
+    tokens = [
+        t[1:-1].replace("\\\n", "") if t.startswith('"') else t
+        for t in re.findall(_DEVD_LEXEME, text, re.S)
+        if not (t.isspace() or t.startswith(("#", "//", "/*")))
+    ]
+    rules = []
+    i = 0
+    while i < len(tokens):
+        if (
+            tokens[i] == "notify"
+            and tokens[i + 1 : i + 2] != []
+            and tokens[i + 1].isdigit()
+        ):
+            rule = DevdRule(path, int(tokens[i + 1]))
+            i = _devd_block(tokens, i + 2, rule)
+            rules.append(rule)
+        else:
+            i += 1
+    return rules
+
+
+def _devd_block(tokens, i, rule):
+    # { statement; ... }: match "var" "re"; action "command"; others skipped.
+    end = len(tokens)
+    i += 1
+    while i < end and tokens[i] != "}":
+        statement = []
+        while i < end and tokens[i] not in (";", "}"):
+            statement.append(tokens[i])
+            i += 1
+        i += tokens[i : i + 1] == [";"]
+        if statement[:1] == ["match"] and len(statement) == 3:
+            rule.matches.append((statement[1], statement[2]))
+        elif statement[:1] == ["action"] and len(statement) == 2:
+            rule.actions.append(statement[1])
+    return i + 1
+
+
+def devd_winner(rules, variables):
+    """devd's choice for a notify event: the first rule of the highest
+    priority whose matches all hold (config::find_and_execute(), after
+    stable_sort by priority).  A match is an anchored extended regular
+    expression ignoring case, "!" negating it; an unset variable is ""
+    (devd.cc: match::do_match(), config::get_variable())."""
+    import re
+
+    def holds(variable, pattern):
+        negate = pattern.startswith("!")
+        regex = pattern[1:] if negate else pattern
+        try:
+            found = re.fullmatch(regex, variables.get(variable, ""), re.I) is not None
+        except re.error:
+            return False
+        return found != negate
+
+    best = None
+    for rule in rules:
+        better = best is None or rule.priority > best.priority
+        if better and all(holds(v, p) for v, p in rule.matches):
+            best = rule
+    return best
+
+
+def read_devd_rules():
+    """Every notify rule devd would load from the root, in its order."""
+    paths = [DEVD_CONF]
+    for directory in DEVD_DIRS:
+        try:
+            names = sorted(os.listdir(root_path(directory)))
+        except OSError:
+            continue
+        paths += [f"{directory}/{n}" for n in names if n.endswith(".conf")]
+    rules = []
+    for path in paths:
+        text = read_text(path)
+        if text is not None:
+            rules += parse_devd(text, path)
+    return rules
+
+
+def is_image():
+    """Is $HVTOOLS_ROOT an image rather than the running system?  A running
+    FreeBSD has devfs(5) on /dev (vfs_mountroot.c, vfs_mountroot_devfs());
+    in an image /dev is an empty directory (etc/mtree/BSD.root.dist)."""
+    if (os.environ.get("HVTOOLS_ROOT") or "/") == "/":
+        return False
+    try:
+        return not os.listdir(root_path("/dev"))
+    except OSError:
+        return True
+
+
 # The bytecode the program carries, one file per Python version
 # (build.py); the launcher runs the one whose magic number is the running
 # interpreter's and leaves any other Python to compile the source.
 _PYC_PREFIX = "site-packages/__pycache__/hvtools.cpython-3"
-# rc(8) runs hv_kvp_daemon and devd with this PATH (/etc/rc); after it the
-# launcher looks in /usr/local/bin, where FreeBSD's packages put Python.
-DAEMON_PATH = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
-LOCAL_BIN = "/usr/local/bin"
 
 
 def running_archive():
@@ -2817,37 +3076,31 @@ def launcher_python():
     or devd runs it (python3 in their PATH, /usr/local/bin/python3, the
     newest /usr/local/bin/python3.N), or None."""
     for directory in (*DAEMON_PATH, LOCAL_BIN):
-        if _is_program(f"{directory}/python3"):
+        if _is_executable(f"{directory}/python3"):
             return f"{directory}/python3"
     try:
         names = os.listdir(root_path(LOCAL_BIN))
     except OSError:
         return None
-    minors = [n[len("python3.") :] for n in names if n.startswith("python3.")]
-    for minor in sorted((int(m) for m in minors if m.isdigit()), reverse=True):
-        if _is_program(f"{LOCAL_BIN}/python3.{minor}"):
+    minors = [int(n[8:]) for n in names if _is_python3_minor(n)]
+    for minor in sorted(minors, reverse=True):
+        if _is_executable(f"{LOCAL_BIN}/python3.{minor}"):
             return f"{LOCAL_BIN}/python3.{minor}"
     return None
 
 
-def _is_program(path):
-    real = root_path(path)
-    return os.path.isfile(real) and os.access(real, os.X_OK)
-
-
 def python_version(path):
-    """(3, N) from the name python3.N that path is, or links to; or None."""
-    for _ in range(8):  # as many links as anyone chains; a loop ends here
-        name = os.path.basename(path)
-        minor = name[len("python3.") :] if name.startswith("python3.") else ""
-        if minor.isdigit():
-            return (3, int(minor))
-        try:
-            target = os.readlink(root_path(path))
-        except OSError:
-            return None
-        path = os.path.join(os.path.dirname(path), target)
-    return None
+    """(3, N) from the name python3.N that path is, or leads to; or None."""
+    name = (resolve_in_root(path) or path).rpartition("/")[2]
+    return (3, int(name[8:])) if _is_python3_minor(name) else None
+
+
+def daemons_archive():
+    """The program hv_kvp_daemon runs, as a path to open; else this one."""
+    real = resolve_in_root(f"{BASE_LIBEXEC}/{linked_applets()[0]}")
+    if real is not None and is_hvtools_archive(root_path(real)):
+        return root_path(real)
+    return running_archive()
 
 
 def bytecode_warnings(archive, python):
@@ -2859,17 +3112,56 @@ def bytecode_warnings(archive, python):
         return []
     return [
         f"{python} is Python {version[0]}.{version[1]}, for which {archive} "
-        "carries no bytecode: each run compiles hvtools (rebuild with "
-        f"`python3 build.py --python python{version[0]}.{version[1]}` ...)"
+        "carries no bytecode: each run compiles hvtools (rebuild it where "
+        f"Python {version[0]}.{version[1]} is installed: python3 build.py)"
     ]
 
 
 def hvtools_status(args):
-    """hvtools status: each hn(4) with its VF, lagg, addresses and rc.conf
-    mode, then warnings about the VF set-up."""
+    """hvtools status [--json]: each hn(4) with its VF, lagg, addresses and
+    rc.conf mode, warnings about the VF set-up, and the installation's
+    problems (exit 78 when there are any)."""
+    if args not in ([], ["--json"]):
+        raise Failure(EX_USAGE, "usage: hvtools status [--json]")
+    problems = [
+        (check.__name__, text, fix) for check in INSTALL_CHECKS for text, fix in check()
+    ]
+    rows, warnings, skipped = [], [], []
+    if is_image():
+        skipped.append(
+            "interfaces, VFs and kernel settings: the root is an image "
+            "(no devfs on its /dev), not a running system"
+        )
+    else:
+        rows, warnings = _live_status()
+    warnings += bytecode_warnings(daemons_archive(), launcher_python())
     if args:
-        raise Failure(EX_USAGE, "usage: hvtools status")
-    env = load_rc_conf()
+        import json
+
+        report_ = {
+            "image": bool(skipped),
+            "interfaces": [
+                {k: getattr(r, k) for k in HnStatus.__slots__} for r in rows
+            ],
+            "warnings": warnings,
+            "problems": [{"check": c, "problem": t, "fix": f} for c, t, f in problems],
+            "skipped": skipped,
+        }
+        sys.stdout.write(json.dumps(report_, indent=2, sort_keys=True) + "\n")
+    else:
+        if rows or not skipped:
+            sys.stdout.write(format_status(rows))
+        sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
+        sys.stdout.write("".join(f"problem: {t} (fix: {f})\n" for _, t, f in problems))
+        sys.stdout.write("".join(f"skipped: {s}\n" for s in skipped))
+    return EX_CONFIG if problems else EX_OK
+
+
+def _live_status():
+    try:
+        env = load_rc_conf()
+    except Failure:
+        env = {}  # check_rc_conf has said why
     interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
     vfs = {name: sysctl(f"dev.hn.{name[2:]}.vf") for name in interfaces if is_hn(name)}
     rows = status_rows(interfaces, vfs, env)
@@ -2878,29 +3170,90 @@ def hvtools_status(args):
         env,
         is_vf_transparent(sysctl("hw.hn.vf_transparent")),
         sysctl("hw.hn.vflist"),
-        any(os.path.isfile(root_path(p)) for p in DEVD_RULES),
     )
-    warnings += bytecode_warnings(running_archive(), launcher_python())
-    sys.stdout.write(format_status(rows))
-    sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
-    return EX_OK
+    return rows, warnings
 
 
 # ---------------------------------------------------------------------------
-# Installing: copy the program into a directory and link the applets to it,
-# keeping whatever stood at a link's place (the base system's script).
+# Installing.  hv_kvp_daemon runs its helpers by a fixed path, "sh
+# /usr/libexec/hyperv/NAME" (hv_kvp_daemon.c, kvp_get_ip_info() and
+# kvp_set_ip_info()), whatever hvtools' prefix; so does the base system's
+# devd rules file.  The program lives under the prefix (PREFIX/libexec/
+# hyperv/hvtools, with a link per applet beside it, which hvtools' devd
+# rules run), and /usr/libexec/hyperv/NAME are relative links to it, the
+# base scripts kept as NAME.orig.  A relative link reads the same in a
+# mounted image as on the running system.
 
 PROGRAM = "hvtools"
+BASE_LIBEXEC = "/usr/libexec/hyperv"
+DEFAULT_PREFIX = "/usr/local"
+RULES_NAME = "hvtools.conf"
+# devd(8) rules: devd/hyperv.conf of the source tree, which the build puts
+# into the archive.  The IFATTACH rule matches $vm_guest "hv" where devd
+# sets it (after FreeBSD 12) and its absence: 12.1's devd (devd.cc,
+# process_event()) has no such variable, and an unset one reads as "".
+DEVD_MEMBER = "devd/hyperv.conf"
 
 
-def install(program, directory):
-    """hvtools --install DIR: DIR/hvtools plus a symlink per applet."""
+def layout(prefix):
+    """(applet directory, devd rules file) for an installation prefix: the
+    base system's own /etc/devd for /usr, PREFIX/etc/devd otherwise."""
+    prefix = prefix.rstrip("/")
+    if not prefix.startswith("/"):
+        raise Failure(EX_USAGE, f"--prefix {prefix!r}: not an absolute path")
+    devd = "/etc/devd" if prefix == "/usr" else f"{prefix}/etc/devd"
+    return f"{prefix}/libexec/hyperv", f"{devd}/{RULES_NAME}"
+
+
+def devd_rules(archive, libexec):
+    """The devd rules the archive carries, for applets in libexec."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as z:
+        text = z.read(DEVD_MEMBER).decode()
+    return text.replace("@LIBEXEC@", libexec)
+
+
+def install_system(program, prefix, package=False):
+    """hvtools --install [--prefix P] [--package]: the program and its links
+    under P, the devd rules, and (unless staging a package, which may not
+    touch the base system) /usr/libexec/hyperv/NAME linked to the program."""
+    libexec, rules = layout(prefix)
+    daemon = [] if package or libexec == BASE_LIBEXEC else _daemon_links(libexec)
+    install(program, libexec, also=daemon)
+    os.makedirs(os.path.dirname(root_path(rules)), 0o755, exist_ok=True)
+    text = devd_rules(_own_archive(program), libexec)
+    write_file(rules, text.encode(), mode=0o644)
+    return EX_OK
+
+
+def uninstall_system(prefix, package=False):
+    """hvtools --uninstall [--prefix P]: undo install_system()."""
+    libexec, rules = layout(prefix)
+    if not package and libexec != BASE_LIBEXEC:
+        for link, target in _daemon_links(libexec):
+            _remove_link(root_path(link), target)
+    _unlink_quietly(root_path(rules))
+    return uninstall(libexec)
+
+
+def _daemon_links(libexec):
+    target = os.path.relpath(f"{libexec}/{PROGRAM}", BASE_LIBEXEC)
+    return [(f"{BASE_LIBEXEC}/{name}", target) for name in linked_applets()]
+
+
+def install(program, directory, also=()):
+    """hvtools --install DIR: DIR/hvtools plus a symlink per applet; also
+    [(link, target)] more links, all checked before anything changes."""
     source = _own_archive(program)
     target = f"{directory.rstrip('/')}/{PROGRAM}"
     real = root_path(target)
-    links = [os.path.join(os.path.dirname(real), name) for name in linked_applets()]
-    for link in links:
-        if _in_the_way(link) and os.path.lexists(link + ".orig"):
+    links = [(f"{directory.rstrip('/')}/{name}", PROGRAM) for name in linked_applets()]
+    links += also
+    for link, to in links:
+        if _in_the_way(root_path(link), to) and os.path.lexists(
+            root_path(link) + ".orig"
+        ):
             raise Failure(
                 EX_CANTCREAT, f"{link}: in the way, and {link}.orig exists already"
             )
@@ -2908,8 +3261,9 @@ def install(program, directory):
     if not (os.path.exists(real) and os.path.samefile(source, real)):
         with open(source, "rb") as f:
             write_file(target, f.read(), mode=0o555)
-    for link in links:
-        _place_link(link)
+    for link, to in links:
+        os.makedirs(os.path.dirname(root_path(link)), 0o755, exist_ok=True)
+        _place_link(root_path(link), to)
     return EX_OK
 
 
@@ -2917,47 +3271,58 @@ def uninstall(directory):
     """hvtools --uninstall DIR: remove what --install made, restore NAME.orig."""
     real_dir = root_path(directory)
     for name in linked_applets():
-        link = os.path.join(real_dir, name)
-        if os.path.islink(link) and os.readlink(link) == PROGRAM:
-            os.unlink(link)
-        if os.path.lexists(link + ".orig") and not os.path.lexists(link):
-            os.rename(link + ".orig", link)
+        _remove_link(os.path.join(real_dir, name), PROGRAM)
     program = os.path.join(real_dir, PROGRAM)
     if os.path.lexists(program):
         os.unlink(program)
     return EX_OK
 
 
+def _remove_link(link, target):
+    if os.path.islink(link) and os.readlink(link) == target:
+        os.unlink(link)
+    if os.path.lexists(link + ".orig") and not os.path.lexists(link):
+        os.rename(link + ".orig", link)
+
+
 def _own_archive(program):
     # Only the built zipapp can be installed: a copied hvtools.py would not
     # run when the KVP daemon hands it to sh.
     path = os.path.realpath(program)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError as e:
-        raise Failure(EX_NOINPUT, f"{program}: {e.strerror}") from None
-    import zipfile
-
-    if head != b"#!/bin/sh" or not zipfile.is_zipfile(path):
+    if not is_hvtools_archive(path):
         raise Failure(EX_USAGE, "--install needs the built program (python3 build.py)")
     return path
 
 
-def _in_the_way(link):
+def is_hvtools_archive(path):
+    """Is the file at this (real) path the built program?"""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    import zipfile
+
+    if head != b"#!/bin/sh" or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "site-packages/hvtools.py" in archive.namelist()
+
+
+def _in_the_way(link, target):
     # Anything but our own link: the base system's script, or another link.
     return os.path.lexists(link) and not (
-        os.path.islink(link) and os.readlink(link) == PROGRAM
+        os.path.islink(link) and os.readlink(link) == target
     )
 
 
-def _place_link(link):
-    if os.path.islink(link) and os.readlink(link) == PROGRAM:
+def _place_link(link, target):
+    if os.path.islink(link) and os.readlink(link) == target:
         return
     if os.path.lexists(link):
         os.rename(link, link + ".orig")
     temporary = f"{link}.hvtools-{os.getpid()}"
-    os.symlink(PROGRAM, temporary)
+    os.symlink(target, temporary)
     os.replace(temporary, link)
 
 
@@ -3011,6 +3376,7 @@ def usage_text():
     lines = [
         f"usage: {PROGRAM} APPLET [ARG ...]",
         f"       {PROGRAM} --list | --help | --version",
+        f"       {PROGRAM} --install | --uninstall [--prefix PREFIX] [--package]",
         f"       {PROGRAM} --install DIR | --uninstall DIR",
         "",
         "Applets:",
@@ -3065,17 +3431,35 @@ def hvtools_command(program, args):
     elif option == "--list":
         sys.stdout.write("".join(f"{name}\n" for name in APPLETS))
     elif option in ("--install", "--uninstall"):
-        if len(rest) != 1:
-            raise Failure(EX_USAGE, f"usage: {PROGRAM} {option} DIR")
-        if option == "--install":
-            return install(program, rest[0])
-        return uninstall(rest[0])
+        return install_command(program, option, rest)
     else:
         raise Failure(
             EX_USAGE,
             f"unknown applet or option {option!r} ({PROGRAM} --list shows them)",
         )
     return EX_OK
+
+
+def install_command(program, option, args):
+    """--install/--uninstall [--prefix P] [--package], or DIR alone."""
+    usage = f"usage: {PROGRAM} {option} [--prefix PREFIX] [--package] | DIR"
+    if len(args) == 1 and args[0].startswith("/"):
+        if option == "--install":
+            return install(program, args[0])
+        return uninstall(args[0])
+    prefix, package = DEFAULT_PREFIX, False
+    args = list(args)
+    while args:
+        word = args.pop(0)
+        if word == "--package":
+            package = True
+        elif word == "--prefix" and args:
+            prefix = args.pop(0)
+        else:
+            raise Failure(EX_USAGE, usage)
+    if option == "--install":
+        return install_system(program, prefix, package)
+    return uninstall_system(prefix, package)
 
 
 def main(argv=None):

@@ -6,9 +6,12 @@ continuation, # and // comments to the end of the line, /* */ comments,
 identifiers), the statements options/attach/detach/notify/nomatch with their
 match, action, device-name and media-type sub-statements, and event dispatch:
 of the rules whose every match holds (a value is an extended regular
-expression anchored at both ends; a leading ! negates it), only the one with
-the highest priority runs, its action passed to sh -c after $variable
-substitution.
+expression anchored at both ends and matched ignoring case, match::match()'s
+REG_ICASE; a leading ! negates it; an unset variable is the empty string,
+config::get_variable()'s var_list::nothing, devd.cc of 12.1), only the one
+with the highest priority runs (the first in file order among equals:
+config::sort_vector()'s stable_sort), its action passed to sh -c after
+$variable substitution.
 """
 
 import os
@@ -50,8 +53,8 @@ class Rule:
         for name, pattern in self.matches:
             negate = pattern.startswith("!")
             regex = pattern[1:] if negate else pattern
-            value = variables.get(name)
-            found = value is not None and re.fullmatch(regex, value) is not None
+            value = variables.get(name, "")
+            found = re.fullmatch(regex, value, re.IGNORECASE) is not None
             if found == negate:
                 return False
         return True
@@ -163,15 +166,18 @@ class Devd:
 
     The rules are every *.conf of the root's /etc/devd and
     /usr/local/etc/devd (devd.conf's directories); an action's absolute
-    program path is taken inside the root, as chroot(2) would.  $vm_guest
-    comes from kern.vm_guest.  Events are handled one at a time, each action
-    waited for, as devd does.
+    program path is taken inside the root, as chroot(2) would.  With
+    vm_guest=True (devd after 12, which gained the variable), $vm_guest
+    comes from kern.vm_guest; FreeBSD 12.1's devd.cc (process_event())
+    sets no such variable, so there it is empty.  Events are handled one at
+    a time, each action waited for, as devd does.
     """
 
-    def __init__(self, root, sim, env):
+    def __init__(self, root, sim, env, vm_guest=True):
         self.root = str(root)
         self.sim = sim
         self.env = env
+        self.vm_guest = vm_guest
         self.rules = []
         for directory in DEVD_DIRECTORIES:
             path = f"{self.root}/{directory}"
@@ -186,7 +192,8 @@ class Devd:
 
     def deliver(self, event):
         variables = dict(event)
-        variables.setdefault("vm_guest", self.sim.sysctl("kern.vm_guest") or "")
+        if self.vm_guest:
+            variables.setdefault("vm_guest", self.sim.sysctl("kern.vm_guest") or "")
         rule = winner(self.rules, "notify", variables)
         done = []
         for action in rule.actions if rule else ():

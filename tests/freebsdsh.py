@@ -40,8 +40,22 @@ import subprocess
 import sys
 import tempfile
 
-FREEBSD = "/work/shared/freebsd-12.1"
 TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def _freebsd_tree():
+    # The workplace's shared tree: beside the checkout (../shared), where
+    # the developers' guide puts it, else at /work/shared; the environment
+    # may name another copy.
+    named = os.environ.get("HVTOOLS_FREEBSD_SCRIPTS")
+    beside = os.path.join(os.path.dirname(os.path.dirname(TESTS)), "shared")
+    for top in (named, f"{beside}/freebsd-12.1", "/work/shared/freebsd-12.1"):
+        if top and os.path.isfile(os.path.join(top, "etc", "rc.subr")):
+            return top
+    return "/work/shared/freebsd-12.1"  # missing: the tests using it fail
+
+
+FREEBSD = _freebsd_tree()
 
 # What a test root lends the scratch tree, and what this machine lends it.
 FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin")

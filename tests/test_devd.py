@@ -1,13 +1,13 @@
-"""devd/hyperv.conf: the rules as staged by build.py install, read with a
+"""hvtools' devd rules as staged by build.py install, read with a
 devd.conf(5) parser, and the parser itself."""
 
 import os
 from types import SimpleNamespace
 
+import devd
 import pytest
 
 import build
-import devd
 import hvtools
 
 # The base system's two VF rules (/etc/devd/hyperv.conf), as devd sees them.
@@ -21,6 +21,15 @@ notify 10 {
 	match "system"		"ETHERNET";
 	match "type"		"IFATTACH";
 	match "vm_guest"	"hv";
+	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
+};
+"""
+
+# FreeBSD 12.1's IFATTACH rule (hyperv/devd-hyperv.conf): no vm_guest.
+BASE_RULES_12 = """
+notify 10 {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
 	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
 };
 """
@@ -144,6 +153,26 @@ def test_ifattach_rule_only_on_hyper_v(staged):
     parsed = devd.parse(staged.rules.read_text())
     assert devd.winner(parsed, "notify", dict(IFATTACH, vm_guest="kvm")) is None
     assert devd.winner(parsed, "notify", dict(IFATTACH, vm_guest="hv")) is not None
+
+
+def test_ifattach_rule_fires_on_freebsd_12s_devd_without_vm_guest(staged):
+    # 12.1's devd.cc sets no vm_guest: the variable reads as "".
+    parsed = devd.parse(staged.rules.read_text())
+    rule = devd.winner(devd.parse(BASE_RULES_12) + parsed, "notify", IFATTACH)
+    assert rule in parsed
+
+
+def test_unset_variables_match_as_empty_and_case_is_ignored():
+    (rule,) = devd.parse('notify 0 { match "system" "ifnet"; match "x" "(a)?"; };')
+    assert rule.matches_event({"system": "IFNET"})
+    assert not rule.matches_event({"system": "IFNET", "x": "b"})
+    (negated,) = devd.parse('notify 0 { match "x" "!a"; };')
+    assert negated.matches_event({})
+
+
+def test_equal_priorities_run_the_first_in_file_order():
+    rules = devd.parse('notify 5 { action "one"; }; notify 5 { action "two"; };')
+    assert devd.winner(rules, "notify", {}).actions == ["one"]
 
 
 def test_uninstall_removes_the_rules(staged, dist):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 
+import devd
 import pytest
 
 import build
@@ -415,3 +416,92 @@ def test_install_needs_the_built_program(tmp_path):
     assert result.returncode == 64
     assert "build.py" in one_line(result.stderr)
     assert not (tmp_path / "usr").exists()
+
+
+# The default installation: what the KVP daemon and devd run is hvtools
+
+DAEMON_CALLS = ("hv_get_dns_info", "hv_get_dhcp_info", "hv_set_ifconfig")
+
+
+def resolve(root, path):
+    """Follow symlinks inside root, as the system booted from it would."""
+    return os.path.realpath(root / path.lstrip("/"))
+
+
+def base_system(root):
+    """The base scripts where FreeBSD 12.1 installs them."""
+    libexec = root / "usr/libexec/hyperv"
+    libexec.mkdir(parents=True)
+    for name in hvtools.linked_applets():
+        (libexec / name).write_bytes(ORIGINAL_SCRIPT)
+    return libexec
+
+
+def test_default_install_makes_the_daemon_and_devd_run_hvtools(dist, tmp_path):
+    destdir = tmp_path / "image"
+    base = base_system(destdir)
+    assert (
+        build.main(["install", "--destdir", str(destdir), "--outdir", str(dist)]) == 0
+    )
+    program = destdir / "usr/local/libexec/hyperv/hvtools"
+    assert program.read_bytes() == (dist / "hvtools").read_bytes()
+    # hv_kvp_daemon.c: "sh /usr/libexec/hyperv/NAME", whatever the prefix.
+    for name in hvtools.linked_applets():
+        assert resolve(destdir, f"/usr/libexec/hyperv/{name}") == str(program)
+        assert os.readlink(base / name) == "../../local/libexec/hyperv/hvtools"
+        assert (base / f"{name}.orig").read_bytes() == ORIGINAL_SCRIPT
+    rules = (destdir / "usr/local/etc/devd/hvtools.conf").read_text()
+    actions = [a for r in devd.parse(rules) for a in r.actions]
+    assert len(actions) == 2
+    for action in actions:
+        assert resolve(destdir, action.split()[0]) == str(program)
+
+
+def test_daemon_links_run_hvtools_through_sh(dist, tmp_path):
+    destdir = tmp_path / "image"
+    base_system(destdir)
+    build.install(str(destdir), "/usr/local", False, str(dist))
+    (destdir / "etc").mkdir()
+    (destdir / "etc/rc.conf").write_text('ifconfig_hn0="SYNCDHCP"\n')
+    applet = destdir / "usr/libexec/hyperv/hv_get_dhcp_info"
+    result = run_program(["/bin/sh", str(applet), "hn0"], hv_env(destdir))
+    assert (result.returncode, result.stdout) == (0, "Enabled\n")
+
+
+def test_uninstall_puts_the_base_scripts_back(dist, tmp_path):
+    destdir = tmp_path / "image"
+    base = base_system(destdir)
+    build.install(str(destdir), "/usr/local", False, str(dist))
+    build.install(str(destdir), "/usr/local", True, str(dist))
+    for name in hvtools.linked_applets():
+        assert (base / name).read_bytes() == ORIGINAL_SCRIPT
+    assert sorted(os.listdir(base)) == sorted(hvtools.linked_applets())
+    assert not (destdir / "usr/local/etc/devd/hvtools.conf").exists()
+    assert not (destdir / "usr/local/libexec/hyperv/hvtools").exists()
+
+
+def test_install_from_a_single_copied_file_makes_the_default_layout(dist, tmp_path):
+    destdir = tmp_path / "image"
+    base_system(destdir)
+    copy = tmp_path / "hvtools"
+    shutil.copy(dist / "hvtools", copy)
+    result = run_program([str(copy), "--install"], hv_env(destdir))
+    assert (result.returncode, result.stderr) == (0, "")
+    program = destdir / "usr/local/libexec/hyperv/hvtools"
+    for name in DAEMON_CALLS:
+        assert resolve(destdir, f"/usr/libexec/hyperv/{name}") == str(program)
+    assert (destdir / "usr/local/etc/devd/hvtools.conf").is_file()
+
+
+def test_a_package_stays_under_its_prefix(dist, tmp_path):
+    destdir = tmp_path / "stage"
+    build.install(str(destdir), "/usr/local", False, str(dist), package=True)
+    assert os.listdir(destdir) == ["usr"]
+    assert os.listdir(destdir / "usr") == ["local"]
+
+
+@pytest.mark.parametrize("args", [["--prefix"], ["--frob"], ["relative/dir"]])
+def test_install_usage_errors(dist, tmp_path, args):
+    result = run_program([str(dist / "hvtools"), "--install", *args], hv_env(tmp_path))
+    assert result.returncode == hvtools.EX_USAGE
+    assert os.listdir(tmp_path) == []

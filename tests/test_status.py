@@ -1,14 +1,15 @@
 """hvtools status: the table and the warnings (pure), the applet on the
 example VM, and on the simulator after a VF bring-up."""
 
+import json
 import os
-import shutil
 import subprocess
 import zipfile
 
 import pytest
 from vfvm import VM
 
+import build
 import hvtools
 from conftest import hv_env
 
@@ -108,9 +109,9 @@ def test_table_is_aligned():
     assert lines[1][column:].startswith("DHCP")
 
 
-def warnings(transparent=False, vflist="mce0", devd=True, env=ENV, text=IFCONFIG):
+def warnings(transparent=False, vflist="mce0", env=ENV, text=IFCONFIG):
     found = rows(env=env, text=text)
-    return hvtools.status_warnings(found, env, transparent, vflist, devd)
+    return hvtools.status_warnings(found, env, transparent, vflist)
 
 
 def test_no_warnings_when_all_is_well():
@@ -153,11 +154,6 @@ def test_warns_of_a_vf_without_its_lagg():
     assert len(warnings(text=text, transparent=True)) == 1
 
 
-def test_warns_when_devd_rules_are_missing():
-    (warning,) = warnings(devd=False)
-    assert "devd" in warning
-
-
 # The applet
 
 
@@ -173,7 +169,8 @@ def status(root, dist, *args):
 
 def test_status_on_the_example_vm(dist):
     result = status(EXAMPLE, dist)
-    assert result.returncode == 0, result.stderr
+    # Nothing is installed in the example: status says so, and fails.
+    assert result.returncode == hvtools.EX_CONFIG, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split()[:6] == [
         "hn0",
@@ -186,9 +183,11 @@ def test_status_on_the_example_vm(dist):
     assert lines[2].split()[5:] == ["static", "10.1.0.4/24", "2001:db8:1::4/64"]
     assert len([line for line in lines if line.startswith("hn")]) == 2
     warned = [line for line in lines if line.startswith("warning: ")]
-    assert len(warned) == 2
+    assert len(warned) == 1
     assert "hw.hn.vf_transparent" in warned[0]
-    assert "devd rules" in warned[1]
+    problems = [line for line in lines if line.startswith("problem: ")]
+    assert any("devd rules are not installed" in line for line in problems)
+    assert all(line.endswith(f"(fix: {hvtools.ACTIVATE})") for line in problems[:-1])
 
 
 def test_status_takes_no_arguments(dist):
@@ -258,14 +257,147 @@ def test_status_after_a_vf_bring_up(root, dist, sim):
 
 def test_status_warns_on_the_simulator(root, dist, sim):
     vm = VM(root, dist, sim)
-    (root / "etc/devd/hvtools.conf").unlink()
     sim.set_transparent(1)
     sim.add_interface("hn0")
     _, warned = status_table(vm)
-    assert len(warned) == 3
+    assert len(warned) == 2
     assert "hw.hn.vf_transparent" in warned[0]
     assert warned[1].startswith("warning: hyperv_vf_delay is unset")
-    assert "devd rules" in warned[2]
+
+
+# The installation checks, on an image staged by the default install
+
+
+@pytest.fixture
+def image(dist, tmp_path):
+    """A mounted image (empty /dev) with the base scripts, a python3
+    package and hvtools installed by default."""
+    root = tmp_path / "img"
+    base = root / "usr/libexec/hyperv"
+    base.mkdir(parents=True)
+    for name in hvtools.linked_applets():
+        (base / name).write_text("#!/bin/sh\n")
+    (root / "dev").mkdir()
+    (root / "etc/devd").mkdir(parents=True)
+    (root / "etc/devd/hyperv.conf").write_text(BASE_RULES_12)
+    python = root / "usr/local/bin/python3.11"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
+    build.install(str(root), "/usr/local", False, str(dist))
+    return root
+
+
+BASE_RULES_12 = """
+notify 10 {
+	match "system"		"HYPERV_NIC_VF";
+	match "type"		"VF_UP";
+	action "/usr/libexec/hyperv/hyperv_vfup $subsystem";
+};
+notify 10 {
+	match "system"		"ETHERNET";
+	match "type"		"IFATTACH";
+	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
+};
+"""
+
+
+def problems(root, dist):
+    result = status(root, dist, "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == (hvtools.EX_CONFIG if report["problems"] else 0)
+    return report
+
+
+def test_a_default_install_passes_on_an_image(image, dist):
+    report = problems(image, dist)
+    assert report["problems"] == []
+    assert report["image"] is True
+    assert report["interfaces"] == []
+    assert "image" in report["skipped"][0]
+    text = status(image, dist)
+    assert text.returncode == 0
+    assert text.stdout.startswith("skipped: ")
+
+
+def test_a_base_script_put_back_fails(image, dist):
+    script = image / "usr/libexec/hyperv/hv_set_ifconfig"
+    script.unlink()
+    script.write_text("#!/bin/sh\n. $1\n")
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_daemon_links"
+    assert problem["problem"].startswith("/usr/libexec/hyperv/hv_set_ifconfig ")
+    assert problem["fix"] == hvtools.ACTIVATE
+    line = status(image, dist).stdout.splitlines()[0]
+    assert line == f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})"
+
+
+def test_missing_rules_fail(image, dist):
+    (image / "usr/local/etc/devd/hvtools.conf").unlink()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_devd_rules"
+    assert "not installed" in problem["problem"]
+
+
+def test_rules_that_cannot_fire_on_12_fail(image, dist):
+    rules = image / "usr/local/etc/devd/hvtools.conf"
+    rules.write_text(rules.read_text().replace('"(hv)?"', '"hv"'))
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["problem"] == (
+        "/etc/devd/hyperv.conf's rule (priority 10) outranks hvtools' on "
+        "ETHERNET/IFATTACH on FreeBSD 12's devd (no $vm_guest)"
+    )
+
+
+def test_rules_outranked_fail(image, dist):
+    rules = image / "usr/local/etc/devd/hvtools.conf"
+    rules.write_text(rules.read_text().replace("notify 20", "notify 5"))
+    found = problems(image, dist)["problems"]
+    assert len(found) == 2
+    assert all("outranks hvtools'" in p["problem"] for p in found)
+
+
+def test_rules_running_something_else_fail(image, dist):
+    (image / "usr/local/libexec/hyperv/hyperv_vfup").unlink()
+    found = [p["problem"] for p in problems(image, dist)["problems"]]
+    assert found == [
+        "devd runs /usr/local/libexec/hyperv/hyperv_vfup on HYPERV_NIC_VF/VF_UP: "
+        "not hvtools"
+    ]
+
+
+def test_no_python_fails(image, dist):
+    (image / "usr/local/bin/python3.11").unlink()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_python"
+    assert problem["fix"] == "pkg install python3"
+    # A python3 on the daemon's PATH will do.
+    (image / "usr/bin").mkdir()
+    (image / "usr/bin/python3").symlink_to("../local/bin/python3.9")
+    (image / "usr/local/bin/python3.9").write_text("#!/bin/sh\n")
+    (image / "usr/local/bin/python3.9").chmod(0o755)
+    assert problems(image, dist)["problems"] == []
+
+
+def test_unreadable_rc_conf_fails(image, dist):
+    (image / "etc/rc.conf").unlink()
+    (image / "etc/rc.conf").mkdir()
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_rc_conf"
+
+
+def test_resolve_in_root_follows_links_inside_the_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(tmp_path))
+    (tmp_path / "a/b").mkdir(parents=True)
+    (tmp_path / "a/b/f").touch()
+    (tmp_path / "abs").symlink_to("/a/b/f")
+    (tmp_path / "a/rel").symlink_to("b/../b/f")
+    (tmp_path / "loop").symlink_to("loop")
+    assert hvtools.resolve_in_root("/abs") == "/a/b/f"
+    assert hvtools.resolve_in_root("/a/rel") == "/a/b/f"
+    assert hvtools.resolve_in_root("/loop") is None
+    assert hvtools.resolve_in_root("/nothing") is None
 
 
 # Bytecode for the Python the launcher picks (the KVP daemon's)
@@ -340,11 +472,12 @@ def test_warns_when_the_launchers_python_has_no_bytecode(root, monkeypatch, tmp_
     assert hvtools.bytecode_warnings(archive, None) == []
 
 
-def test_status_warns_of_a_python_without_bytecode(dist, tmp_path):
-    root = tmp_path / "vm"
-    shutil.copytree(EXAMPLE, root, symlinks=True)
-    executable(root / "usr/local/bin/python3.8")
-    result = status(root, dist)
-    assert result.returncode == 0, result.stderr
+def test_status_warns_of_a_python_without_bytecode(image, dist):
+    # The launcher takes /usr/local/bin/python3 first: here, Python 3.8.
+    executable(image / "usr/local/bin/python3.8")
+    (image / "usr/local/bin/python3").symlink_to("python3.8")
+    result = status(image, dist)
+    assert result.returncode == 0, result.stdout
     (warned,) = [w for w in result.stdout.splitlines() if "bytecode" in w]
-    assert warned.startswith("warning: /usr/local/bin/python3.8 is Python 3.8,")
+    assert warned.startswith("warning: /usr/local/bin/python3 is Python 3.8,")
+    assert f"{image}/usr/local/libexec/hyperv/hvtools" in warned

@@ -2,12 +2,26 @@
 it: shared by the VF bring-up and status tests."""
 
 import subprocess
+import sys
+
+import devd
 
 import build
-import devd
 from conftest import hv_env, wait_for_children
 
 LIBEXEC = "/usr/libexec/hyperv"
+
+
+def running_system(root):
+    """What a booted FreeBSD with python3 has beyond the simulator: devfs on
+    /dev (hvtools status tells it from an image by that), and the package's
+    /usr/local/bin/python3, here this interpreter."""
+    (root / "dev").mkdir(exist_ok=True)
+    (root / "dev/null").touch()
+    python = root / "usr/local/bin/python3"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
 
 
 class VM:
@@ -15,6 +29,7 @@ class VM:
         self.root = root
         self.sim = sim
         build.install(str(root), "/usr", False, str(dist))
+        running_system(root)
         self.env = hv_env(root)
         self.devd = devd.Devd(root, sim, self.env)
 
