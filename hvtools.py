@@ -471,6 +471,10 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # start, end) where start:end is the NAME=VALUE word in the text (what a
 # writer replaces) and value is a str, or a list of str and expansions
 # (name, operator, value) to be expanded in file order by rc_evaluate().
+# A word of the ":" command, such as FreeBSD 13's `: ${_localbase:="/usr/local"}`
+# in defaults/rc.conf, is an assignment without a name: only expanded, for
+# what its ${name:=word} and ${name=word} assign (sh(1) "Parameter
+# Expansion"); a writer never touches it.
 # rc_source() does both in one pass, for the readers: they need no spans.
 
 DEFAULT_RC_CONF_FILES = "/etc/rc.conf /etc/rc.conf.local"
@@ -710,6 +714,8 @@ class _Scanner:
             if c in _OPERATORS:
                 raise _Unreadable(f"{c!r} is not part of an assignment")
             start = self.pos
+            if not found and not declaring and self.is_colon():
+                return self.colon(start)
             name = self.name()
             if name and self.peek() == "=":
                 self.pos += 1
@@ -723,6 +729,28 @@ class _Scanner:
                 declaring = True
             else:
                 raise _Unreadable("a command, not an assignment")
+
+    def is_colon(self):
+        # The ":" builtin as a command's first word.
+        after = self.text[self.pos + 1 : self.pos + 2]
+        return self.peek() == ":" and (not after or after in _WORD_END)
+
+    def colon(self, start):
+        # ": WORD ...": each word expanded, nothing else done.
+        self.pos += 1
+        found = []
+        while True:
+            self.skip_blanks()
+            c = self.peek()
+            if c in ("", "\n", ";", "#"):
+                _, end = self.command()
+                return found, end
+            if c in _OPERATORS:
+                raise _Unreadable(f"{c!r} is not part of an assignment")
+            start = self.pos
+            value = self.word(_WORD_END)
+            if value.__class__ is not str:
+                found.append((None, value, start, self.pos))
 
     def skip_blanks(self):
         text = self.text
@@ -900,7 +928,10 @@ def rc_expand(value, env):
 def rc_evaluate(assignments, env):
     """Apply parsed assignments to env in order, as sourcing the file would."""
     for name, value, _, _ in assignments:
-        env[name] = value if value.__class__ is str else rc_expand(value, env)
+        if name is None:
+            rc_expand(value, env)
+        else:
+            env[name] = value if value.__class__ is str else rc_expand(value, env)
     return env
 
 
@@ -1033,8 +1064,22 @@ def rc_ifconfig(env, ifname, suffix=""):
     value = env.get(rc_ifvar(ifname, suffix))
     if value is None:
         fallback = suffix in ("", "_ipv6")
-        return env.get("ifconfig_DEFAULT", "") if fallback else ""
+        return _if_var_default(env.get("ifconfig_DEFAULT", ""), env) if fallback else ""
     return value
+
+
+def _if_var_default(text, env):
+    # get_if_var runs `eval echo \${ifconfig_IF-$default}`: the default is
+    # read as sh text once more, so ifconfig_DEFAULT="'DHCP'" is DHCP.  What
+    # the reader will not evaluate (a command substitution) stays as written.
+    scanner = _Scanner(text + "}", 0)
+    try:
+        word = scanner.expansion_word(quoted=False)
+    except _Unreadable:
+        return text
+    if scanner.pos != len(text) + 1:
+        return text
+    return rc_expand(word, dict(env))
 
 
 def _words(value):
@@ -1133,7 +1178,8 @@ def rc_unset(texts, files, name):
 
 def rc_names(texts, files):
     """The names assigned in files."""
-    return {a[0] for path in files for a in rc_parsed(texts.get(path) or "")[0]}
+    assignments = (a for path in files for a in rc_parsed(texts.get(path) or "")[0])
+    return {a[0] for a in assignments if a[0] is not None}
 
 
 def _rc_spans(text, name):
@@ -1504,7 +1550,11 @@ def hv_get_dhcp_info(args):
     if len(args) != 1:
         raise Failure(EX_USAGE, "usage: hv_get_dhcp_info IF")
     ifname = check_ifname(args[0])
-    env = load_rc_conf(names=(rc_ifvar(ifname), "ifconfig_DEFAULT"))
+    var = rc_ifvar(ifname)
+    env = load_rc_conf(names=(var, "ifconfig_DEFAULT"))
+    if var not in env and "$" in env.get("ifconfig_DEFAULT", ""):
+        # The fallback expands variables when read again: all of them count.
+        env = load_rc_conf()
     sys.stdout.write("Enabled\n" if is_dhcp_interface(env, ifname) else "Disabled\n")
     return EX_OK
 

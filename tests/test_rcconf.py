@@ -199,6 +199,18 @@ PARSE = [
     ('b=2\na="x', {"b": "2"}, [2]),
     ('a="x\\"\nb=2', {"b": "2"}, [1]),
     ("a=1\n\ncmd\nb=2", {"a": "1", "b": "2"}, [3]),
+    # the ":" command: its words are expanded, for what they assign
+    (': ${a:="/usr/local"}', {"a": "/usr/local"}, []),
+    ("a=x\n: ${a:=y}", {"a": "x"}, []),
+    ("a=\n: ${a:=y}", {"a": "y"}, []),
+    ("a=\n: ${a=y}", {"a": ""}, []),
+    (": ${a=y}", {"a": "y"}, []),
+    (": ${a:=x} ${b:=$a}; c=$b # c", {"a": "x", "b": "x", "c": "x"}, []),
+    ("  : plain words ${a:-y}", {}, []),
+    (": ${a:=$(x)}", {}, [1]),
+    (": ${a:=x} > f", {}, [1]),
+    (":a=1", {}, [1]),
+    ("a=1 : ${b:=2}", {}, [1]),
 ]
 
 
@@ -466,6 +478,27 @@ def test_local_startup_rc_conf_d(etc):
     assert [env[k] for k in "abc"] == ["etc", "local", "opt"]
 
 
+def test_local_startup_from_localbase(etc):
+    # FreeBSD 13 and later: libexec/rc/rc.conf begins with
+    # `: ${_localbase:="/usr/local"}` and local_startup expands it.
+    etc(
+        "/etc/defaults/rc.conf",
+        ': ${_localbase:="/usr/local"}\nlocal_startup="${_localbase}/etc/rc.d"\n',
+    )
+    etc("/usr/local/etc/rc.conf.d/netif", "a=local\n")
+    assert hvtools.load_rc_conf(names=("a",)) == {"a": "local"}
+    assert hvtools.load_rc_conf()["a"] == "local"
+
+
+def test_writers_leave_the_colon_command_alone():
+    text = ": ${a:=1}\n"
+    texts = {"/etc/rc.conf": text}
+    assert hvtools.rc_names(texts, ["/etc/rc.conf"]) == set()
+    hvtools.rc_set(texts, ["/etc/rc.conf"], "a", "2")
+    hvtools.rc_unset(texts, ["/etc/rc.conf"], "b")
+    assert texts["/etc/rc.conf"] == text + 'a="2"\n'
+
+
 def test_names_are_all_a_reader_gets(etc):
     etc("/etc/defaults/rc.conf", DEFAULTS + "a=1\n")
     etc("/etc/rc.conf", "b=2\nifconfig_hn0=DHCP\n")
@@ -555,6 +588,13 @@ def test_rc_ifvar(ifname, var):
         ({"ifconfig_hn0_alias0": "inet 10.0.0.9/32"}, "_alias0", "inet 10.0.0.9/32"),
         ({"ifconfig_DEFAULT": "DHCP"}, "_alias0", ""),
         ({"ifconfig_DEFAULT": "DHCP"}, "_descr", ""),
+        # get_if_var's eval reads the default as sh text once more
+        ({"ifconfig_DEFAULT": "'DHCP'"}, "", "DHCP"),
+        ({"ifconfig_DEFAULT": '"DHCP" up'}, "_ipv6", "DHCP up"),
+        ({"ifconfig_DEFAULT": "$x", "x": "DHCP"}, "", "DHCP"),
+        ({"ifconfig_DEFAULT": "${x:=DHCP}"}, "", "DHCP"),
+        ({"ifconfig_hn0": "'DHCP'", "ifconfig_DEFAULT": "up"}, "", "'DHCP'"),
+        ({"ifconfig_DEFAULT": "$(echo DHCP)"}, "", "$(echo DHCP)"),
     ],
 )
 def test_rc_ifconfig(env, suffix, value):
