@@ -59,6 +59,42 @@ def root_path(path):
     return os.path.join(root, path.lstrip("/"))
 
 
+MAXSYMLINKS = 32  # FreeBSD's sys/sys/param.h: namei(9) fails with ELOOP past it
+
+
+def real_path(path):
+    """Map a system path into $HVTOOLS_ROOT with its symbolic links followed
+    there, as FreeBSD's namei(9) follows them from /: an absolute target
+    starts again at the root, a relative one in the link's directory.  The
+    path of the file itself, which a writer replaces and so does not follow
+    by itself (rename(2) replaces a link, not its target)."""
+    done = []  # components, each a directory or a file that is no link
+    todo = path.split("/")[::-1]
+    links = 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            del done[-1:]
+            continue
+        done.append(part)
+        try:
+            target = os.readlink(root_path("/".join(done)))
+        except OSError:  # not a link, or not there: opening it will say
+            continue
+        links += 1
+        if links > MAXSYMLINKS:
+            import errno
+
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+        del done[-1]
+        if target.startswith("/"):
+            done = []
+        todo.extend(target.split("/")[::-1])
+    return root_path("/".join(done))
+
+
 def read_text(path):
     """The text of a system file, or None when it does not exist.
 
@@ -68,7 +104,7 @@ def read_text(path):
     try:
         # newline="": a CR is text (sh keeps it in a value), not a line end.
         with open(
-            root_path(path), encoding="utf-8", errors="surrogateescape", newline=""
+            real_path(path), encoding="utf-8", errors="surrogateescape", newline=""
         ) as f:
             return f.read()
     except (FileNotFoundError, NotADirectoryError):
@@ -264,16 +300,24 @@ def write_file(path, data, mode=None, backup=False):
     renamed over the old file: a reader sees the old or the new file, whole.
     A new file gets mode (default 0644).  With backup, the old file is kept
     as PATH.bak (a hard link: the same bytes, mode and owner).
+
+    A symbolic link stays: the file it leads to (real_path()) is replaced,
+    the temporary file in that file's directory, the backup at PATH.bak.
     """
-    real = root_path(path)
+    link = root_path(path)
     try:
+        real = real_path(path)
         old = os.stat(real)
     except FileNotFoundError:
         old = None
+    except OSError as e:
+        raise Failure(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
     temporary = os.path.join(
         os.path.dirname(real), f".{os.path.basename(real)}.hvtools-{os.getpid()}"
     )
     _remove_stale_temporaries(real)
+    if backup and link != real:
+        _remove_stale_temporaries(link)
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as e:
@@ -293,7 +337,7 @@ def write_file(path, data, mode=None, backup=False):
         finally:
             os.close(fd)
         if backup and old is not None:
-            _link_over(real, f"{real}.bak")
+            _link_over(real, f"{link}.bak")
         os.replace(temporary, real)
     except OSError as e:
         _unlink_quietly(temporary)

@@ -1109,6 +1109,104 @@ def test_dns_change_only(run, root, vm):
     assert run("hv_get_dns_info", via="sh").stdout == "10.0.0.3\n10.0.0.2\n"
 
 
+# Symbolic links: an administrator's rc.conf or resolv.conf may be a link
+# (into a configuration repository, a shared directory).  rename(2) would
+# replace the link; write_file() replaces the file it leads to instead.
+
+
+def link(root, path, target):
+    where = root / path.lstrip("/")
+    where.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, where)
+
+
+def test_symlinked_files_are_written_through(run, root, vm):
+    (root / "etc/conf").mkdir()
+    (root / "etc/rc.conf").rename(root / "etc/conf/rc.conf")
+    (root / "etc/conf/rc.conf").chmod(0o640)
+    link(root, "/etc/rc.conf", "conf/rc.conf")
+    # An absolute target is inside the root, here through a linked directory.
+    (root / "var/shared").mkdir()
+    (root / "etc/resolv.conf").rename(root / "var/shared/resolv.conf")
+    link(root, "/shared", "var/./shared")
+    link(root, "/etc/resolv.conf", "/etc/../shared/resolv.conf")
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5", DNS="10.0.0.3"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert os.readlink(root / "etc/rc.conf") == "conf/rc.conf"
+    assert os.readlink(root / "etc/resolv.conf") == "/etc/../shared/resolv.conf"
+    assert (root / "etc/conf/rc.conf").read_text() == RC_CONF.replace(
+        "10.0.0.4/24", "10.0.0.5/24"
+    )
+    assert (root / "etc/conf/rc.conf").stat().st_mode & 0o777 == 0o640
+    assert "nameserver 10.0.0.3\n" in (root / "var/shared/resolv.conf").read_text()
+    # The backups are where they always are, the previous texts.
+    assert (root / "etc/rc.conf.bak").read_text() == RC_CONF
+    assert (root / "etc/resolv.conf.bak").read_text() == RESOLV_CONF
+    assert not [p for p in root.rglob("*") if ".hvtools-" in p.name]
+    assert run("hv_get_dns_info", via="sh").stdout == "10.0.0.3\n"
+
+
+@pytest.mark.parametrize(
+    ("links", "path", "real"),
+    [
+        ({}, "/etc/rc.conf", "etc/rc.conf"),
+        ({"/etc/rc.conf": "rc.conf.real"}, "/etc/rc.conf", "etc/rc.conf.real"),
+        ({"/etc/rc.conf": "/cfg/rc.conf"}, "/etc/rc.conf", "cfg/rc.conf"),
+        ({"/etc/rc.conf": "../../../../x"}, "/etc/rc.conf", "x"),
+        ({"/etc/rc.conf": "/../x"}, "/etc/rc.conf", "x"),
+        ({"/etc/rc.conf": "a", "/etc/a": "b/c", "/etc/b": "/d"}, "/etc/rc.conf", "d/c"),
+        ({"/etc/rc.conf": "d/../e"}, "/etc/rc.conf", "etc/e"),
+        ({"/etc": "var/etc"}, "/etc/rc.conf", "var/etc/rc.conf"),
+    ],
+)
+def test_real_path_follows_links_inside_the_root(root, monkeypatch, links, path, real):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    if "/etc" in links:
+        shutil.rmtree(root / "etc")
+    for where, target in links.items():
+        link(root, where, target)
+    assert hvtools.real_path(path) == os.path.join(root, real)
+
+
+def test_a_dangling_link_gets_its_file(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    link(root, "/etc/resolv.conf", "/var/db/resolv.conf")
+    hvtools.write_file("/etc/resolv.conf", b"nameserver 10.0.0.2\n", backup=True)
+    assert os.readlink(root / "etc/resolv.conf") == "/var/db/resolv.conf"
+    written = root / "var/db/resolv.conf"
+    assert written.read_bytes() == b"nameserver 10.0.0.2\n"
+    assert written.stat().st_mode & 0o777 == 0o644
+    assert not (root / "etc/resolv.conf.bak").exists()
+
+
+def test_a_link_loop_is_refused(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    link(root, "/etc/rc.conf", "rc.conf.2")
+    link(root, "/etc/rc.conf.2", "/etc/rc.conf")
+    with pytest.raises(hvtools.Failure) as failed:
+        hvtools.write_file("/etc/rc.conf", b"x=1\n")
+    assert (failed.value.status, str(failed.value)) == (
+        hvtools.EX_CANTCREAT,
+        "/etc/rc.conf: cannot write: Too many levels of symbolic links",
+    )
+    assert sorted(p.name for p in (root / "etc").iterdir()) == [
+        "defaults", "rc.conf", "rc.conf.2", "rc.conf.d",
+    ]  # fmt: skip
+
+
+def test_a_link_loop_is_a_clear_error(run, root, vm):
+    (root / "etc/resolv.conf").unlink()
+    link(root, "/etc/resolv.conf", "/etc/resolv.conf")
+    before = files(root)
+    result = set_ip(run, root, hn0_request(DNS="10.0.0.3"))
+    assert result.returncode == hvtools.EX_IOERR
+    assert result.stderr == (
+        "hv_set_ifconfig: /etc/resolv.conf: Too many levels of symbolic links\n"
+    )
+    assert files(root) == before
+    assert vm.mutating_calls() == []
+
+
 def install_logging_resolvconf(root):
     """A stand-in /sbin/resolvconf that only logs its arguments (FreeBSD's
     own runs in tests/test_dns_resolvconf.py, chroot(8)ed: run here it would
