@@ -1084,8 +1084,9 @@ _NO_ADDRESS_FAMILY = (
 _PSEUDO_WORDS = frozenset(("dhcp", "noauto", "syncdhcp", "nosyncdhcp", "wpa", "hostap"))
 
 
-def rc_ifvar(ifname, suffix=""):
-    """The rc.conf variable for an interface: ifconfig_vlan0_100 for vlan0.100."""
+def rc_ifvar(ifname, suffix="", prefix="ifconfig_"):
+    """The rc.conf variable for an interface: ifconfig_vlan0_100 for vlan0.100
+    (get_if_var's ${prefix}IF${suffix})."""
     # As rc.subr's ltr splits the name into fields at . - / +: a separator
     # at either end makes no field, so it is dropped, not translated.
     for c in "-/+":
@@ -1095,7 +1096,7 @@ def rc_ifvar(ifname, suffix=""):
         fields.pop()
     while fields and fields[0] == "":
         fields.pop(0)
-    return f"ifconfig_{'_'.join(fields)}{suffix}"
+    return f"{prefix}{'_'.join(fields)}{suffix}"
 
 
 def rc_ifconfig(env, ifname, suffix=""):
@@ -1151,17 +1152,60 @@ def is_dhcp_interface(env, ifname):
     return any(w.lower() in ("dhcp", "syncdhcp", "nosyncdhcp") for w in words)
 
 
-def is_sync_dhcp(env, ifname):
-    """network.subr's syncdhcpif: SYNCDHCP or NOSYNCDHCP, the first found,
-    else synchronous_dhclient."""
-    if _is_family(ifname, _NO_ADDRESS_FAMILY):
-        return False
-    for word in _words(rc_ifconfig(env, ifname)):
-        if word.lower() == "syncdhcp":
-            return True
-        if word.lower() == "nosyncdhcp":
-            return False
-    return checkyesno(env.get("synchronous_dhclient", ""))
+def dhclient_command(env, ifname, on=None):
+    """The dhclient command line rc.d/dhclient start IF runs (FreeBSD 12.1
+    libexec/rc/rc.d/dhclient dhclient_prestart, rc.subr run_rc_command):
+    ${dhclient_program}, then dhclient_flags_IF, or when that is empty
+    dhclient_flags, then -b when background_dhclient_IF (unset: the value
+    of background_dhclient) is yes, then IF.  A variable named flags, when
+    not empty, replaces both flags (run_rc_command's override).
+
+    IF's variables choose; dhclient runs on the interface on, when given:
+    the lagg that carries IF's configuration (hyperv_vfup, hv_set_ifconfig).
+
+    run_rc_command evals that line: it is read as sh text, its quotes
+    removed.  A line the reader will not evaluate (an expansion, a
+    command substitution, an operator) is split at blanks as written.
+    """
+    program = env.get("dhclient_program") or DHCLIENT
+    flags = env.get("flags", "")
+    specific = _echoed(env.get(rc_ifvar(ifname, prefix="dhclient_flags_"), ""))
+    if not flags:
+        flags = specific or env.get("dhclient_flags", "")
+    background = env.get(rc_ifvar(ifname, prefix="background_dhclient_"))
+    if background is None:
+        background = _if_var_default(env.get("background_dhclient", ""), env)
+    if checkyesno(_echoed(background)):
+        flags += " -b"
+    line = f"{program} {flags} {on or ifname}"
+    words = _sh_words(line)
+    return words if words else [w for w in _words(line) if w]
+
+
+def _echoed(value):
+    # What $(get_if_var ...) gives: get_if_var echoes the value, its words
+    # joined by one blank.
+    return " ".join(w for w in _words(value) if w)
+
+
+def _sh_words(line):
+    # The words of a line of plain words, quotes removed; None for anything
+    # else.
+    scanner = _Scanner(line, 0)
+    words = []
+    try:
+        while True:
+            scanner.skip_blanks()
+            if not scanner.peek():
+                return words
+            if scanner.peek() in _WORD_END or scanner.peek() == "#":
+                return None
+            word = scanner.word(_WORD_END)
+            if word.__class__ is not str:
+                return None
+            words.append(word)
+    except _Unreadable:
+        return None
 
 
 def checkyesno(value):
@@ -1728,8 +1772,8 @@ def plan_set_ifconfig(
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if not running:
-            sync = is_sync_dhcp(_rc_env(texts, netif), ifname)
-            plan.commands.append([DHCLIENT, *([] if sync else ["-b"]), target])
+            env = _rc_env(texts, netif)
+            plan.commands.append(dhclient_command(env, ifname, target))
     else:
         removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
         foreign = _plan_routes(ipaddress, plan, request, routes)
@@ -2744,8 +2788,7 @@ def lagg_config_commands(env, hn, lagg):
     if commands or aliases or dhcp:
         commands.append([IFCONFIG, lagg, "up"])
     if dhcp:
-        background = [] if is_sync_dhcp(env, hn) else ["-b"]
-        commands.append([DHCLIENT, *background, lagg])
+        commands.append(dhclient_command(env, hn, lagg))
     return commands + aliases
 
 

@@ -11,6 +11,7 @@ import tempfile
 import pytest
 
 import fakebsd
+import freebsdsh
 import hvtools
 from conftest import Runner
 
@@ -425,7 +426,7 @@ def test_plan_static_to_dhcp():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient -b hn1",
+        "dhclient hn1",
     ]
     assert new_text(p) == (
         'ifconfig_hn1="DHCP"\n'
@@ -442,11 +443,16 @@ def test_plan_dhcp_again_keeps_the_lease_and_the_mode():
     assert (p.commands, p.files) == ([], {})
 
 
-def test_plan_dhcp_sync_when_the_value_says_so():
-    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=YES\n'}
-    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -b hn1"
-    rc = {"/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\nsynchronous_dhclient=YES\n'}
+def test_plan_dhclient_as_rc_d_dhclient_starts_it():
+    # -b from background_dhclient only, not from SYNCDHCP/synchronous_dhclient
+    # (rc.d/dhclient's dhclient_prestart; tested against it below).
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=NO\n'}
     assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient hn1"
+    rc = {
+        "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'background_dhclient_hn1="YES"\ndhclient_flags="-q"\n'
+    }
+    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -q -b hn1"
 
 
 def test_plan_rc_conf_local_holds_the_variable():
@@ -1207,6 +1213,70 @@ def test_a_link_loop_is_a_clear_error(run, root, vm):
     assert vm.mutating_calls() == []
 
 
+# dhclient as rc(8) starts it: FreeBSD's own rc.d/dhclient (run by
+# tests/freebsdsh.py) and hv_set_ifconfig run the same logging dhclient.
+
+LOGGING_DHCLIENT = """\
+#!/bin/sh
+# Logs its command line, one call a line, each word in [ ].
+printf '[%s]' "${0#${HVTOOLS_ROOT:-}}" "$@" >> "${HVTOOLS_ROOT:-}/var/log/dhclient"
+echo >> "${HVTOOLS_ROOT:-}/var/log/dhclient"
+"""
+
+
+def logged_dhclients(root):
+    path = root / "var/log/dhclient"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("rc_conf", "argv"),
+    [
+        ("", "[/sbin/dhclient][hn0]"),
+        ('background_dhclient="YES"\n', "[/sbin/dhclient][-b][hn0]"),
+        (
+            'background_dhclient="YES"\nbackground_dhclient_hn0="NO"\n',
+            "[/sbin/dhclient][hn0]",
+        ),
+        ('background_dhclient_hn0="yes"\n', "[/sbin/dhclient][-b][hn0]"),
+        ("background_dhclient=\"'YES'\"\n", "[/sbin/dhclient][-b][hn0]"),
+        (
+            'dhclient_flags="-q  -c /etc/dhclient.conf"\n',
+            "[/sbin/dhclient][-q][-c][/etc/dhclient.conf][hn0]",
+        ),
+        ('dhclient_flags_hn0="-l /var/db/l"\n', "[/sbin/dhclient][-l][/var/db/l][hn0]"),
+        ('dhclient_flags="-q"\ndhclient_flags_hn0="-d"\n', "[/sbin/dhclient][-d][hn0]"),
+        ('dhclient_flags="-q"\ndhclient_flags_hn0=""\n', "[/sbin/dhclient][-q][hn0]"),
+        ('flags="-u"\ndhclient_flags_hn0="-d"\n', "[/sbin/dhclient][-u][hn0]"),
+        (
+            "dhclient_flags=\"-c '/etc/my  dhclient.conf'\"\n",
+            "[/sbin/dhclient][-c][/etc/my  dhclient.conf][hn0]",
+        ),
+        (
+            'dhclient_program="/usr/local/sbin/dhclient"\nbackground_dhclient=YES\n',
+            "[/usr/local/sbin/dhclient][-b][hn0]",
+        ),
+    ],
+)
+def test_dhclient_starts_as_rc_d_dhclient_starts_it(run, root, vm, rc_conf, argv):
+    freebsdsh.install_rc(root)
+    with open(root / "etc/rc.conf", "a") as f:
+        f.write(rc_conf)
+    (root / "var/log").mkdir()
+    for path in ("sbin/dhclient", "usr/local/sbin/dhclient"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(LOGGING_DHCLIENT)
+        (root / path).chmod(0o755)
+    request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    result = set_ip(run, root, request)
+    assert result.returncode == 0, result.stderr
+    assert logged_dhclients(root) == [argv]
+    # What devd's LINK_UP (and rc.d/netif for SYNCDHCP) runs.
+    done = freebsdsh.run(root, ["/etc/rc.d/dhclient", "start", "hn0"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert logged_dhclients(root) == [argv, argv]
+
+
 def install_logging_resolvconf(root):
     """A stand-in /sbin/resolvconf that only logs its arguments (FreeBSD's
     own runs in tests/test_dns_resolvconf.py, chroot(8)ed: run here it would
@@ -1571,7 +1641,7 @@ def test_plan_keeps_what_is_not_ours():
     # a CARP address rc.conf knows is still carp(4)'s
     rc = {"/etc/rc.conf": 'ifconfig_hn1_alias0="inet vhid 1 10.1.0.100/24"\n'}
     assert commands(plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, rc=rc,
-                         ifconfig=ifconfig)) == ["dhclient -b hn1"]  # fmt: skip
+                         ifconfig=ifconfig)) == ["dhclient hn1"]  # fmt: skip
 
 
 def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
@@ -1584,7 +1654,7 @@ def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient -b hn1",
+        "dhclient hn1",
     ]
 
 
@@ -1639,7 +1709,7 @@ def test_dhcp_without_dhclient_keeps_what_is_not_ours(run, root, vm):
     assert addresses(vm, "hn0") == ["10.0.0.100/24", "10.0.0.50/32"]
     assert [c["argv"] for c in vm.mutating_calls()[mark:]] == [
         ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
-        ["dhclient", "-b", "hn0"],
+        ["dhclient", "hn0"],
     ]
 
 

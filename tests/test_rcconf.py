@@ -703,46 +703,46 @@ def test_dhcp_interface_lookup(env, ifname, dhcp):
     assert hvtools.is_dhcp_interface(env, ifname) is dhcp
 
 
-@pytest.mark.parametrize(
-    ("value", "synchronous_dhclient", "sync"),
-    [
-        ("SYNCDHCP", None, True),
-        ("syncdhcp", "NO", True),
-        ("NOSYNCDHCP", "YES", False),
-        ("nosyncdhcp", "YES", False),
-        ("SYNCDHCP NOSYNCDHCP", "NO", True),
-        ("NOSYNCDHCP SYNCDHCP", "YES", False),
-        ("DHCP", None, False),
-        ("DHCP", "", False),
-        ("DHCP", "NO", False),
-        ("DHCP", "YES", True),
-        ("DHCP", "yes", True),
-        ("DHCP", "Yes", True),
-        ("DHCP", "TRUE", True),
-        ("DHCP", "true", True),
-        ("DHCP", "ON", True),
-        ("DHCP", "on", True),
-        ("DHCP", "1", True),
-        ("DHCP", "0", False),
-        ("DHCP", "YES ", False),
-        ("DHCP", "Y", False),
-        ("DHCP", "enabled", False),
-        ("inet 10.0.0.5/24", "YES", True),  # syncdhcpif does not ask dhcpif
-    ],
-)
-def test_is_sync_dhcp(value, synchronous_dhclient, sync):
-    env = {"ifconfig_hn0": value}
-    if synchronous_dhclient is not None:
-        env["synchronous_dhclient"] = synchronous_dhclient
-    assert hvtools.is_sync_dhcp(env, "hn0") is sync
+D = "/sbin/dhclient"
+DHCLIENT = [
+    ({}, ["/sbin/dhclient", "hn0"]),
+    (
+        {"dhclient_program": "/usr/local/sbin/dhclient"},
+        ["/usr/local/sbin/dhclient", "hn0"],
+    ),
+    ({"dhclient_program": ""}, ["/sbin/dhclient", "hn0"]),
+    (
+        {"dhclient_flags": " -q\t-c  /etc/x.conf "},
+        [D, "-q", "-c", "/etc/x.conf", "hn0"],
+    ),
+    ({"dhclient_flags_hn0": "-l /var/db/l"}, [D, "-l", "/var/db/l", "hn0"]),
+    ({"dhclient_flags": "-q", "dhclient_flags_hn0": "-d"}, [D, "-d", "hn0"]),
+    ({"dhclient_flags": "-q", "dhclient_flags_hn0": ""}, [D, "-q", "hn0"]),
+    (
+        {"flags": "-u", "dhclient_flags": "-q", "dhclient_flags_hn0": "-d"},
+        [D, "-u", "hn0"],
+    ),
+    ({"dhclient_flags": "", "dhclient_flags_hn0": "-d"}, [D, "-d", "hn0"]),
+    ({"dhclient_flags_hn1": "-d"}, [D, "hn0"]),
+    ({"background_dhclient": "YES"}, [D, "-b", "hn0"]),
+    ({"background_dhclient": "yes", "background_dhclient_hn0": "NO"}, [D, "hn0"]),
+    ({"background_dhclient": "NO", "background_dhclient_hn0": "on"}, [D, "-b", "hn0"]),
+    ({"background_dhclient": "'YES'"}, [D, "-b", "hn0"]),  # get_if_var's eval
+    ({"background_dhclient_hn0": "'YES'"}, [D, "hn0"]),
+    ({"background_dhclient_hn0": " YES "}, [D, "-b", "hn0"]),  # echoed
+    (
+        {"dhclient_flags": "-c '/etc/my  dhclient.conf'"},
+        [D, "-c", "/etc/my  dhclient.conf", "hn0"],
+    ),
+    ({"dhclient_flags_hn0": "-c '/etc/a  b'"}, [D, "-c", "/etc/a b", "hn0"]),
+    ({"dhclient_flags": '-c "$x"'}, [D, "-c", '"$x"', "hn0"]),
+    ({"dhclient_flags": "-q; reboot"}, [D, "-q;", "reboot", "hn0"]),
+]
 
 
-@pytest.mark.parametrize(
-    ("ifname", "sync"), [("hn0", True), ("wl0", False), ("lo0", True), ("an1", False)]
-)
-def test_is_sync_dhcp_families(ifname, sync):
-    # syncdhcpif checks noafif only, not the lo/stf/lp/sl families.
-    assert hvtools.is_sync_dhcp({"ifconfig_DEFAULT": "SYNCDHCP"}, ifname) is sync
+@pytest.mark.parametrize(("env", "argv"), DHCLIENT)
+def test_dhclient_command(env, argv):
+    assert hvtools.dhclient_command(env, "hn0") == argv
 
 
 @pytest.mark.parametrize(
@@ -846,4 +846,3 @@ def test_whole_file_through_the_reader():
         "lo0": False,
     }
     assert hvtools.ifconfig_args(env, "vlan0.100") == ["mtu", "1400"]
-    assert hvtools.is_sync_dhcp(env, "hn2") is True
