@@ -1772,7 +1772,8 @@ def plan_set_ifconfig(
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if not running:
-            env = _rc_env(texts, netif)
+            # rc.d/dhclient: load_rc_config dhclient, then network.
+            env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
             plan.commands.append(dhclient_command(env, ifname, target))
     else:
         removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
@@ -1859,15 +1860,19 @@ def _rc_chains(rc):
     # The files of rc, in rc(8)'s order, that may be edited: the
     # rc_conf_files, and the rc.conf.d files of netif for the interfaces and
     # of routing for the routers.  The defaults are read, never edited.
-    def chain(service):
-        return [
-            path
-            for path in rc
-            if path not in _RC_DEFAULTS
-            and path.partition("/rc.conf.d/")[2].split("/")[0] in ("", service)
-        ]
+    return _rc_chain(rc, "netif"), _rc_chain(rc, "routing")
 
-    return chain("netif"), chain("routing")
+
+def _rc_chain(rc, *services):
+    # The rc_conf_files, then the rc.conf.d files of each service in turn:
+    # load_rc_config's order, called once for each service.
+    def service(path):
+        return path.partition("/rc.conf.d/")[2].split("/")[0]
+
+    files = [path for path in rc if path not in _RC_DEFAULTS and not service(path)]
+    for name in services:
+        files += [path for path in rc if service(path) == name]
+    return files
 
 
 def _rc_env(texts, files):
@@ -2241,9 +2246,10 @@ def read_request(path):
 
 
 def _read_rc_files():
-    # What rc(8) reads for netif and for routing, in its order.
+    # What rc(8) reads for netif and for routing, and rc.d/dhclient reads,
+    # in its order.
     texts = {}
-    load_rc_conf(("netif", "routing"), texts)
+    load_rc_conf(("netif", "routing", "dhclient", "network"), texts)
     return texts
 
 
@@ -2618,7 +2624,8 @@ def hyperv_vfup(args):
         _step([ROUTE, "-n", "delete", family, "default"], required=False)
     for argv in address_removal_commands(_interface(hn)):
         _step(argv, required=False)
-    failed = _apply_all(lagg_config_commands(load_rc_conf(), hn, lagg))
+    env = load_rc_conf(("netif", "dhclient", "network"))
+    failed = _apply_all(lagg_config_commands(env, hn, lagg))
     restore = route_restore_commands(routes, hn, lagg)
     # The lagg's dhclient may have added a default route of its own.
     now = default_routes() if restore else {}

@@ -1259,9 +1259,28 @@ def logged_dhclients(root):
     ],
 )
 def test_dhclient_starts_as_rc_d_dhclient_starts_it(run, root, vm, rc_conf, argv):
+    dhclient_both_ways(run, root, {"etc/rc.conf": rc_conf}, argv)
+
+
+def test_dhclient_reads_what_rc_d_dhclient_reads(run, root, vm):
+    # load_rc_config dhclient, then network: not rc.conf.d/netif.
+    files = {
+        "etc/rc.conf": 'dhclient_flags="-d"\n',
+        "etc/rc.conf.d/netif": 'background_dhclient="YES"\n',
+        "etc/rc.conf.d/dhclient": 'dhclient_flags="-q"\n',
+        "usr/local/etc/rc.conf.d/network": 'dhclient_flags="$dhclient_flags -u"\n',
+    }
+    dhclient_both_ways(run, root, files, "[/sbin/dhclient][-q][-u][hn0]")
+
+
+def dhclient_both_ways(run, root, files, argv):
+    """Start dhclient on hn0 with hv_set_ifconfig, then with rc.d/dhclient:
+    both must run argv (the logged words)."""
     freebsdsh.install_rc(root)
-    with open(root / "etc/rc.conf", "a") as f:
-        f.write(rc_conf)
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        with open(root / path, "a") as f:
+            f.write(text)
     (root / "var/log").mkdir()
     for path in ("sbin/dhclient", "usr/local/sbin/dhclient"):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
