@@ -304,8 +304,9 @@ def write_file(path, data, mode=None, backup=False):
     A symbolic link stays: the file it leads to (real_path()) is replaced,
     the temporary file in that file's directory, the backup at PATH.bak.
     """
-    link = root_path(path)
+    directory, name = os.path.split(path)
     try:
+        link = os.path.join(real_path(directory), name)
         real = real_path(path)
         old = os.stat(real)
     except FileNotFoundError:
@@ -988,7 +989,7 @@ def rc_sources(env, services=("netif",)):
     A generator, because which files come next depends on what the earlier
     ones set: the caller evaluates each file into env before the next.
     """
-    if os.path.isfile(root_path(_RC_DEFAULTS[0])):
+    if os.path.isfile(real_path(_RC_DEFAULTS[0])):
         yield from _RC_DEFAULTS
         done = set()
         # source_rc_confs reads the list twice, the second time as the files
@@ -1005,12 +1006,13 @@ def rc_sources(env, services=("netif",)):
         top = startup[: -len("/rc.d")] if startup.endswith("/rc.d") else startup
         for service in services:
             confd = f"{top}/rc.conf.d/{service}"
-            if os.path.isdir(root_path(confd)):
-                for entry in sorted(os.listdir(root_path(confd))):
+            real = real_path(confd)
+            if os.path.isdir(real):
+                for entry in sorted(os.listdir(real)):
                     path = f"{confd}/{entry}"
-                    if entry[0] != "." and os.path.isfile(root_path(path)):
+                    if entry[0] != "." and os.path.isfile(real_path(path)):
                         yield path
-            elif os.path.isfile(root_path(confd)):
+            elif os.path.isfile(real):
                 yield confd
 
 

@@ -1174,6 +1174,30 @@ def test_real_path_follows_links_inside_the_root(root, monkeypatch, links, path,
     assert hvtools.real_path(path) == os.path.join(root, real)
 
 
+def test_the_backup_follows_a_linked_directory_inside_the_root(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    (root / "var/etc").mkdir()
+    (root / "var/etc/rc.conf").write_text("a=1\n")
+    shutil.rmtree(root / "etc")
+    link(root, "/etc", "/var/etc")
+    hvtools.write_file("/etc/rc.conf", b"a=2\n", backup=True)
+    assert (root / "var/etc/rc.conf").read_text() == "a=2\n"
+    assert (root / "var/etc/rc.conf.bak").read_text() == "a=1\n"
+    assert hvtools.read_text("/etc/rc.conf.bak") == "a=1\n"
+
+
+def test_rc_conf_d_links_are_followed_inside_the_root(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    (root / "etc/defaults/rc.conf").write_text(DEFAULTS)
+    (root / "var/conf/netif").mkdir(parents=True)
+    (root / "var/conf/netif/hn0").write_text("ifconfig_hn0=DHCP\n")
+    (root / "var/conf/routing").write_text("defaultrouter=10.0.0.1\n")
+    link(root, "/etc/rc.conf.d/netif", "/var/conf/netif")
+    link(root, "/etc/rc.conf.d/routing", "/var/conf/routing")
+    env = hvtools.load_rc_conf(("netif", "routing"))
+    assert (env["ifconfig_hn0"], env["defaultrouter"]) == ("DHCP", "10.0.0.1")
+
+
 def test_a_dangling_link_gets_its_file(root, monkeypatch):
     monkeypatch.setenv("HVTOOLS_ROOT", str(root))
     link(root, "/etc/resolv.conf", "/var/db/resolv.conf")
