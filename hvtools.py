@@ -64,6 +64,42 @@ def root_path(path):
     return os.path.join(root, path.lstrip("/"))
 
 
+MAXSYMLINKS = 32  # FreeBSD's sys/sys/param.h: namei(9) fails with ELOOP past it
+
+
+def real_path(path):
+    """Map a system path into $HVTOOLS_ROOT with its symbolic links followed
+    there, as FreeBSD's namei(9) follows them from /: an absolute target
+    starts again at the root, a relative one in the link's directory.  The
+    path of the file itself, which a writer replaces and so does not follow
+    by itself (rename(2) replaces a link, not its target)."""
+    done = []  # components, each a directory or a file that is no link
+    todo = path.split("/")[::-1]
+    links = 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            del done[-1:]
+            continue
+        done.append(part)
+        try:
+            target = os.readlink(root_path("/".join(done)))
+        except OSError:  # not a link, or not there: opening it will say
+            continue
+        links += 1
+        if links > MAXSYMLINKS:
+            import errno
+
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+        del done[-1]
+        if target.startswith("/"):
+            done = []
+        todo.extend(target.split("/")[::-1])
+    return root_path("/".join(done))
+
+
 def read_text(path):
     """The text of a system file, or None when it does not exist.
 
@@ -73,7 +109,7 @@ def read_text(path):
     try:
         # newline="": a CR is text (sh keeps it in a value), not a line end.
         with open(
-            root_path(path), encoding="utf-8", errors="surrogateescape", newline=""
+            real_path(path), encoding="utf-8", errors="surrogateescape", newline=""
         ) as f:
             return f.read()
     except (FileNotFoundError, NotADirectoryError):
@@ -269,16 +305,25 @@ def write_file(path, data, mode=None, backup=False):
     renamed over the old file: a reader sees the old or the new file, whole.
     A new file gets mode (default 0644).  With backup, the old file is kept
     as PATH.bak (a hard link: the same bytes, mode and owner).
+
+    A symbolic link stays: the file it leads to (real_path()) is replaced,
+    the temporary file in that file's directory, the backup at PATH.bak.
     """
-    real = root_path(path)
+    directory, name = os.path.split(path)
     try:
+        link = os.path.join(real_path(directory), name)
+        real = real_path(path)
         old = os.stat(real)
     except FileNotFoundError:
         old = None
+    except OSError as e:
+        raise Failure(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
     temporary = os.path.join(
         os.path.dirname(real), f".{os.path.basename(real)}.hvtools-{os.getpid()}"
     )
     _remove_stale_temporaries(real)
+    if backup and link != real:
+        _remove_stale_temporaries(link)
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as e:
@@ -298,7 +343,7 @@ def write_file(path, data, mode=None, backup=False):
         finally:
             os.close(fd)
         if backup and old is not None:
-            _link_over(real, f"{real}.bak")
+            _link_over(real, f"{link}.bak")
         os.replace(temporary, real)
     except OSError as e:
         _unlink_quietly(temporary)
@@ -476,6 +521,10 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # start, end) where start:end is the NAME=VALUE word in the text (what a
 # writer replaces) and value is a str, or a list of str and expansions
 # (name, operator, value) to be expanded in file order by rc_evaluate().
+# A word of the ":" command, such as FreeBSD 13's `: ${_localbase:="/usr/local"}`
+# in defaults/rc.conf, is an assignment without a name: only expanded, for
+# what its ${name:=word} and ${name=word} assign (sh(1) "Parameter
+# Expansion"); a writer never touches it.
 # rc_source() does both in one pass, for the readers: they need no spans.
 
 DEFAULT_RC_CONF_FILES = "/etc/rc.conf /etc/rc.conf.local"
@@ -715,6 +764,8 @@ class _Scanner:
             if c in _OPERATORS:
                 raise _Unreadable(f"{c!r} is not part of an assignment")
             start = self.pos
+            if not found and not declaring and self.is_colon():
+                return self.colon(start)
             name = self.name()
             if name and self.peek() == "=":
                 self.pos += 1
@@ -728,6 +779,28 @@ class _Scanner:
                 declaring = True
             else:
                 raise _Unreadable("a command, not an assignment")
+
+    def is_colon(self):
+        # The ":" builtin as a command's first word.
+        after = self.text[self.pos + 1 : self.pos + 2]
+        return self.peek() == ":" and (not after or after in _WORD_END)
+
+    def colon(self, start):
+        # ": WORD ...": each word expanded, nothing else done.
+        self.pos += 1
+        found = []
+        while True:
+            self.skip_blanks()
+            c = self.peek()
+            if c in ("", "\n", ";", "#"):
+                _, end = self.command()
+                return found, end
+            if c in _OPERATORS:
+                raise _Unreadable(f"{c!r} is not part of an assignment")
+            start = self.pos
+            value = self.word(_WORD_END)
+            if value.__class__ is not str:
+                found.append((None, value, start, self.pos))
 
     def skip_blanks(self):
         text = self.text
@@ -905,7 +978,10 @@ def rc_expand(value, env):
 def rc_evaluate(assignments, env):
     """Apply parsed assignments to env in order, as sourcing the file would."""
     for name, value, _, _ in assignments:
-        env[name] = value if value.__class__ is str else rc_expand(value, env)
+        if name is None:
+            rc_expand(value, env)
+        else:
+            env[name] = value if value.__class__ is str else rc_expand(value, env)
     return env
 
 
@@ -918,7 +994,7 @@ def rc_sources(env, services=("netif",)):
     A generator, because which files come next depends on what the earlier
     ones set: the caller evaluates each file into env before the next.
     """
-    if os.path.isfile(root_path(_RC_DEFAULTS[0])):
+    if os.path.isfile(real_path(_RC_DEFAULTS[0])):
         yield from _RC_DEFAULTS
         done = set()
         # source_rc_confs reads the list twice, the second time as the files
@@ -935,12 +1011,13 @@ def rc_sources(env, services=("netif",)):
         top = startup[: -len("/rc.d")] if startup.endswith("/rc.d") else startup
         for service in services:
             confd = f"{top}/rc.conf.d/{service}"
-            if os.path.isdir(root_path(confd)):
-                for entry in sorted(os.listdir(root_path(confd))):
+            real = real_path(confd)
+            if os.path.isdir(real):
+                for entry in sorted(os.listdir(real)):
                     path = f"{confd}/{entry}"
-                    if entry[0] != "." and os.path.isfile(root_path(path)):
+                    if entry[0] != "." and os.path.isfile(real_path(path)):
                         yield path
-            elif os.path.isfile(root_path(confd)):
+            elif os.path.isfile(real):
                 yield confd
 
 
@@ -1014,8 +1091,9 @@ _NO_ADDRESS_FAMILY = (
 _PSEUDO_WORDS = frozenset(("dhcp", "noauto", "syncdhcp", "nosyncdhcp", "wpa", "hostap"))
 
 
-def rc_ifvar(ifname, suffix=""):
-    """The rc.conf variable for an interface: ifconfig_vlan0_100 for vlan0.100."""
+def rc_ifvar(ifname, suffix="", prefix="ifconfig_"):
+    """The rc.conf variable for an interface: ifconfig_vlan0_100 for vlan0.100
+    (get_if_var's ${prefix}IF${suffix})."""
     # As rc.subr's ltr splits the name into fields at . - / +: a separator
     # at either end makes no field, so it is dropped, not translated.
     for c in "-/+":
@@ -1025,7 +1103,7 @@ def rc_ifvar(ifname, suffix=""):
         fields.pop()
     while fields and fields[0] == "":
         fields.pop(0)
-    return f"ifconfig_{'_'.join(fields)}{suffix}"
+    return f"{prefix}{'_'.join(fields)}{suffix}"
 
 
 def rc_ifconfig(env, ifname, suffix=""):
@@ -1038,8 +1116,22 @@ def rc_ifconfig(env, ifname, suffix=""):
     value = env.get(rc_ifvar(ifname, suffix))
     if value is None:
         fallback = suffix in ("", "_ipv6")
-        return env.get("ifconfig_DEFAULT", "") if fallback else ""
+        return _if_var_default(env.get("ifconfig_DEFAULT", ""), env) if fallback else ""
     return value
+
+
+def _if_var_default(text, env):
+    # get_if_var runs `eval echo \${ifconfig_IF-$default}`: the default is
+    # read as sh text once more, so ifconfig_DEFAULT="'DHCP'" is DHCP.  What
+    # the reader will not evaluate (a command substitution) stays as written.
+    scanner = _Scanner(text + "}", 0)
+    try:
+        word = scanner.expansion_word(quoted=False)
+    except _Unreadable:
+        return text
+    if scanner.pos != len(text) + 1:
+        return text
+    return rc_expand(word, dict(env))
 
 
 def _words(value):
@@ -1067,17 +1159,60 @@ def is_dhcp_interface(env, ifname):
     return any(w.lower() in ("dhcp", "syncdhcp", "nosyncdhcp") for w in words)
 
 
-def is_sync_dhcp(env, ifname):
-    """network.subr's syncdhcpif: SYNCDHCP or NOSYNCDHCP, the first found,
-    else synchronous_dhclient."""
-    if _is_family(ifname, _NO_ADDRESS_FAMILY):
-        return False
-    for word in _words(rc_ifconfig(env, ifname)):
-        if word.lower() == "syncdhcp":
-            return True
-        if word.lower() == "nosyncdhcp":
-            return False
-    return checkyesno(env.get("synchronous_dhclient", ""))
+def dhclient_command(env, ifname, on=None):
+    """The dhclient command line rc.d/dhclient start IF runs (FreeBSD 12.1
+    libexec/rc/rc.d/dhclient dhclient_prestart, rc.subr run_rc_command):
+    ${dhclient_program}, then dhclient_flags_IF, or when that is empty
+    dhclient_flags, then -b when background_dhclient_IF (unset: the value
+    of background_dhclient) is yes, then IF.  A variable named flags, when
+    not empty, replaces both flags (run_rc_command's override).
+
+    IF's variables choose; dhclient runs on the interface on, when given:
+    the lagg that carries IF's configuration (hyperv_vfup, hv_set_ifconfig).
+
+    run_rc_command evals that line: it is read as sh text, its quotes
+    removed.  A line the reader will not evaluate (an expansion, a
+    command substitution, an operator) is split at blanks as written.
+    """
+    program = env.get("dhclient_program") or DHCLIENT
+    flags = env.get("flags", "")
+    specific = _echoed(env.get(rc_ifvar(ifname, prefix="dhclient_flags_"), ""))
+    if not flags:
+        flags = specific or env.get("dhclient_flags", "")
+    background = env.get(rc_ifvar(ifname, prefix="background_dhclient_"))
+    if background is None:
+        background = _if_var_default(env.get("background_dhclient", ""), env)
+    if checkyesno(_echoed(background)):
+        flags += " -b"
+    line = f"{program} {flags} {on or ifname}"
+    words = _sh_words(line)
+    return words if words else [w for w in _words(line) if w]
+
+
+def _echoed(value):
+    # What $(get_if_var ...) gives: get_if_var echoes the value, its words
+    # joined by one blank.
+    return " ".join(w for w in _words(value) if w)
+
+
+def _sh_words(line):
+    # The words of a line of plain words, quotes removed; None for anything
+    # else.
+    scanner = _Scanner(line, 0)
+    words = []
+    try:
+        while True:
+            scanner.skip_blanks()
+            if not scanner.peek():
+                return words
+            if scanner.peek() in _WORD_END or scanner.peek() == "#":
+                return None
+            word = scanner.word(_WORD_END)
+            if word.__class__ is not str:
+                return None
+            words.append(word)
+    except _Unreadable:
+        return None
 
 
 def checkyesno(value):
@@ -1138,7 +1273,8 @@ def rc_unset(texts, files, name):
 
 def rc_names(texts, files):
     """The names assigned in files."""
-    return {a[0] for path in files for a in rc_parsed(texts.get(path) or "")[0]}
+    assignments = (a for path in files for a in rc_parsed(texts.get(path) or "")[0])
+    return {a[0] for a in assignments if a[0] is not None}
 
 
 def _rc_spans(text, name):
@@ -1509,7 +1645,11 @@ def hv_get_dhcp_info(args):
     if len(args) != 1:
         raise Failure(EX_USAGE, "usage: hv_get_dhcp_info IF")
     ifname = check_ifname(args[0])
-    env = load_rc_conf(names=(rc_ifvar(ifname), "ifconfig_DEFAULT"))
+    var = rc_ifvar(ifname)
+    env = load_rc_conf(names=(var, "ifconfig_DEFAULT"))
+    if var not in env and "$" in env.get("ifconfig_DEFAULT", ""):
+        # The fallback expands variables when read again: all of them count.
+        env = load_rc_conf()
     sys.stdout.write("Enabled\n" if is_dhcp_interface(env, ifname) else "Disabled\n")
     return EX_OK
 
@@ -1639,8 +1779,9 @@ def plan_set_ifconfig(
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if not running:
-            sync = is_sync_dhcp(_rc_env(texts, netif), ifname)
-            plan.commands.append([DHCLIENT, *([] if sync else ["-b"]), target])
+            # rc.d/dhclient: load_rc_config dhclient, then network.
+            env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
+            plan.commands.append(dhclient_command(env, ifname, target))
     else:
         removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
         foreign = _plan_routes(ipaddress, plan, request, routes)
@@ -1726,15 +1867,19 @@ def _rc_chains(rc):
     # The files of rc, in rc(8)'s order, that may be edited: the
     # rc_conf_files, and the rc.conf.d files of netif for the interfaces and
     # of routing for the routers.  The defaults are read, never edited.
-    def chain(service):
-        return [
-            path
-            for path in rc
-            if path not in _RC_DEFAULTS
-            and path.partition("/rc.conf.d/")[2].split("/")[0] in ("", service)
-        ]
+    return _rc_chain(rc, "netif"), _rc_chain(rc, "routing")
 
-    return chain("netif"), chain("routing")
+
+def _rc_chain(rc, *services):
+    # The rc_conf_files, then the rc.conf.d files of each service in turn:
+    # load_rc_config's order, called once for each service.
+    def service(path):
+        return path.partition("/rc.conf.d/")[2].split("/")[0]
+
+    files = [path for path in rc if path not in _RC_DEFAULTS and not service(path)]
+    for name in services:
+        files += [path for path in rc if service(path) == name]
+    return files
 
 
 def _rc_env(texts, files):
@@ -2108,9 +2253,10 @@ def read_request(path):
 
 
 def _read_rc_files():
-    # What rc(8) reads for netif and for routing, in its order.
+    # What rc(8) reads for netif and for routing, and rc.d/dhclient reads,
+    # in its order.
     texts = {}
-    load_rc_conf(("netif", "routing"), texts)
+    load_rc_conf(("netif", "routing", "dhclient", "network"), texts)
     return texts
 
 
@@ -2485,7 +2631,8 @@ def hyperv_vfup(args):
         _step([ROUTE, "-n", "delete", family, "default"], required=False)
     for argv in address_removal_commands(_interface(hn)):
         _step(argv, required=False)
-    failed = _apply_all(lagg_config_commands(load_rc_conf(), hn, lagg))
+    env = load_rc_conf(("netif", "dhclient", "network"))
+    failed = _apply_all(lagg_config_commands(env, hn, lagg))
     restore = route_restore_commands(routes, hn, lagg)
     # The lagg's dhclient may have added a default route of its own.
     now = default_routes() if restore else {}
@@ -2655,8 +2802,7 @@ def lagg_config_commands(env, hn, lagg):
     if commands or aliases or dhcp:
         commands.append([IFCONFIG, lagg, "up"])
     if dhcp:
-        background = [] if is_sync_dhcp(env, hn) else ["-b"]
-        commands.append([DHCLIENT, *background, lagg])
+        commands.append(dhclient_command(env, hn, lagg))
     return commands + aliases
 
 

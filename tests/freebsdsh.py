@@ -13,7 +13,8 @@ The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
   its own network and host name (-n -u), so nothing they do reaches this
   machine, and nothing mounted there is seen outside;
 * a scratch directory made into a FreeBSD-looking root by bind mounts:
-  /etc, /sbin, /libexec, /var and /usr/sbin are the test root's own (the
+  /etc, /sbin, /libexec, /var, /usr/sbin and /usr/local (where rc.subr
+  finds local_startup's rc.conf.d) are the test root's own (the
   simulator's programs in /sbin, what hvtools wrote in /etc); /usr/lib,
   /usr/lib64 and /usr/libexec are this machine's, read-only; /bin and
   /usr/bin hold this machine's programs (symbolic links into its /usr/bin,
@@ -58,7 +59,7 @@ def _freebsd_tree():
 FREEBSD = _freebsd_tree()
 
 # What a test root lends the scratch tree, and what this machine lends it.
-FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin")
+FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin", "usr/local")
 FROM_HOST = ("usr/lib", "usr/lib64", "usr/libexec")
 MERGED = ("bin", "usr/bin")  # this machine's programs, or the root's own
 DEVICES = ("null", "zero", "urandom")

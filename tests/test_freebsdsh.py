@@ -32,6 +32,14 @@ def test_the_scripts_see_the_test_root_as_etc_sbin_var(root):
     assert (root / "var" / "run" / "made").read_text() == "made\n"
 
 
+def test_usr_local_is_the_roots_own(root):
+    # rc.subr's load_rc_config reads ${local_startup%/rc.d}/rc.conf.d/NAME.
+    (root / "usr/local/etc").mkdir(parents=True)
+    (root / "usr/local/etc/x").write_text("local\n")
+    done = sh(root, "cat /usr/local/etc/x")
+    assert done.stdout == "local\n"
+
+
 def test_the_machine_is_read_only_and_unchanged(root):
     done = sh(
         root,

@@ -8,6 +8,7 @@ import tempfile
 
 import pytest
 
+import freebsdsh
 from conftest import TOP, Runner
 
 VIAS = ["link", "sh", "hvtools"]
@@ -196,3 +197,60 @@ def test_warnings_reach_syslog(short_root, syslog):
         "hv_get_dhcp_info: warning: /etc/rc.conf:1: skipped: "
         "a command, not an assignment"
     )
+
+
+# FreeBSD 13 and later begin defaults/rc.conf with `: ${_localbase:=...}`
+# and expand it in local_startup (libexec/rc/rc.conf); 12.1's file, changed
+# so, is such a defaults/rc.conf.
+def defaults_13():
+    with open(os.path.join(freebsdsh.FREEBSD, "etc/defaults/rc.conf")) as f:
+        text = f.read()
+    old = 'local_startup="/usr/local/etc/rc.d"'
+    assert old in text
+    text = text.replace(old, 'local_startup="${_localbase}/etc/rc.d"')
+    return ': ${_localbase:="/usr/local"}\n' + text
+
+
+def freebsd_dhcpif(root, ifname):
+    """What FreeBSD's rc.subr and network.subr answer: dhcpif IF."""
+    script = (
+        ". /etc/rc.subr; . /etc/network.subr; load_rc_config netif; "
+        f"if dhcpif {ifname}; then echo Enabled; else echo Disabled; fi"
+    )
+    done = freebsdsh.run(root, ["/bin/sh", "-c", script])
+    assert done.returncode == 0, done.stderr
+    return done.stdout == "Enabled\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "ifname"),
+    [
+        ({"/usr/local/etc/rc.conf.d/netif": 'ifconfig_hn0="DHCP"\n'}, "hn0"),
+        (
+            {
+                "/etc/rc.conf": 'ifconfig_hn0="DHCP"\n',
+                "/usr/local/etc/rc.conf.d/netif": 'ifconfig_hn0="up"\n',
+            },
+            "hn0",
+        ),
+        ({"/etc/rc.conf": "_localbase=/opt\nifconfig_hn0=DHCP\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_DEFAULT=\"'DHCP'\"\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_DEFAULT='\"SYNCDHCP\" up'\n"}, "hn0"),
+        ({"/etc/rc.conf": "x=DHCP\nifconfig_DEFAULT='$x'\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_DEFAULT='${x:-DHCP}'\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_hn0=\"'DHCP'\"\n"}, "hn0"),
+        (
+            {"/etc/rc.conf": "ifconfig_DEFAULT=\"'DHCP'\"\nifconfig_hn0=up\n"},
+            "hn0",
+        ),
+        ({"/etc/rc.conf": ": ${ifconfig_hn0:=DHCP}\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_hn0=\n: ${ifconfig_hn0=DHCP}\n"}, "hn0"),
+        ({"/etc/rc.conf": "ifconfig_hn0=\n: ${ifconfig_hn0:=DHCP}\n"}, "hn0"),
+    ],
+)
+def test_agrees_with_freebsds_dhcpif(run, root, files, ifname):
+    freebsdsh.install(root, "etc/rc.subr", "etc/network.subr")
+    write(root, "/etc/defaults/rc.conf", defaults_13())
+    for path, text in files.items():
+        write(root, path, text)
+    assert answer(run, ifname) is freebsd_dhcpif(root, ifname)

@@ -11,6 +11,7 @@ import tempfile
 import pytest
 
 import fakebsd
+import freebsdsh
 import hvtools
 from conftest import Runner
 
@@ -425,7 +426,7 @@ def test_plan_static_to_dhcp():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient -b hn1",
+        "dhclient hn1",
     ]
     assert new_text(p) == (
         'ifconfig_hn1="DHCP"\n'
@@ -442,11 +443,16 @@ def test_plan_dhcp_again_keeps_the_lease_and_the_mode():
     assert (p.commands, p.files) == ([], {})
 
 
-def test_plan_dhcp_sync_when_the_value_says_so():
-    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=YES\n'}
-    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -b hn1"
-    rc = {"/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\nsynchronous_dhclient=YES\n'}
+def test_plan_dhclient_as_rc_d_dhclient_starts_it():
+    # -b from background_dhclient only, not from SYNCDHCP/synchronous_dhclient
+    # (rc.d/dhclient's dhclient_prestart; tested against it below).
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=NO\n'}
     assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient hn1"
+    rc = {
+        "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
+        'background_dhclient_hn1="YES"\ndhclient_flags="-q"\n'
+    }
+    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -q -b hn1"
 
 
 def test_plan_rc_conf_local_holds_the_variable():
@@ -1109,6 +1115,211 @@ def test_dns_change_only(run, root, vm):
     assert run("hv_get_dns_info", via="sh").stdout == "10.0.0.3\n10.0.0.2\n"
 
 
+# Symbolic links: an administrator's rc.conf or resolv.conf may be a link
+# (into a configuration repository, a shared directory).  rename(2) would
+# replace the link; write_file() replaces the file it leads to instead.
+
+
+def link(root, path, target):
+    where = root / path.lstrip("/")
+    where.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, where)
+
+
+def test_symlinked_files_are_written_through(run, root, vm):
+    (root / "etc/conf").mkdir()
+    (root / "etc/rc.conf").rename(root / "etc/conf/rc.conf")
+    (root / "etc/conf/rc.conf").chmod(0o640)
+    link(root, "/etc/rc.conf", "conf/rc.conf")
+    # An absolute target is inside the root, here through a linked directory.
+    (root / "var/shared").mkdir()
+    (root / "etc/resolv.conf").rename(root / "var/shared/resolv.conf")
+    link(root, "/shared", "var/./shared")
+    link(root, "/etc/resolv.conf", "/etc/../shared/resolv.conf")
+    result = set_ip(run, root, hn0_request(IP_ADDR="10.0.0.5", DNS="10.0.0.3"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert os.readlink(root / "etc/rc.conf") == "conf/rc.conf"
+    assert os.readlink(root / "etc/resolv.conf") == "/etc/../shared/resolv.conf"
+    assert (root / "etc/conf/rc.conf").read_text() == RC_CONF.replace(
+        "10.0.0.4/24", "10.0.0.5/24"
+    )
+    assert (root / "etc/conf/rc.conf").stat().st_mode & 0o777 == 0o640
+    assert "nameserver 10.0.0.3\n" in (root / "var/shared/resolv.conf").read_text()
+    # The backups are where they always are, the previous texts.
+    assert (root / "etc/rc.conf.bak").read_text() == RC_CONF
+    assert (root / "etc/resolv.conf.bak").read_text() == RESOLV_CONF
+    assert not [p for p in root.rglob("*") if ".hvtools-" in p.name]
+    assert run("hv_get_dns_info", via="sh").stdout == "10.0.0.3\n"
+
+
+@pytest.mark.parametrize(
+    ("links", "path", "real"),
+    [
+        ({}, "/etc/rc.conf", "etc/rc.conf"),
+        ({"/etc/rc.conf": "rc.conf.real"}, "/etc/rc.conf", "etc/rc.conf.real"),
+        ({"/etc/rc.conf": "/cfg/rc.conf"}, "/etc/rc.conf", "cfg/rc.conf"),
+        ({"/etc/rc.conf": "../../../../x"}, "/etc/rc.conf", "x"),
+        ({"/etc/rc.conf": "/../x"}, "/etc/rc.conf", "x"),
+        ({"/etc/rc.conf": "a", "/etc/a": "b/c", "/etc/b": "/d"}, "/etc/rc.conf", "d/c"),
+        ({"/etc/rc.conf": "d/../e"}, "/etc/rc.conf", "etc/e"),
+        ({"/etc": "var/etc"}, "/etc/rc.conf", "var/etc/rc.conf"),
+    ],
+)
+def test_real_path_follows_links_inside_the_root(root, monkeypatch, links, path, real):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    if "/etc" in links:
+        shutil.rmtree(root / "etc")
+    for where, target in links.items():
+        link(root, where, target)
+    assert hvtools.real_path(path) == os.path.join(root, real)
+
+
+def test_the_backup_follows_a_linked_directory_inside_the_root(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    (root / "var/etc").mkdir()
+    (root / "var/etc/rc.conf").write_text("a=1\n")
+    shutil.rmtree(root / "etc")
+    link(root, "/etc", "/var/etc")
+    hvtools.write_file("/etc/rc.conf", b"a=2\n", backup=True)
+    assert (root / "var/etc/rc.conf").read_text() == "a=2\n"
+    assert (root / "var/etc/rc.conf.bak").read_text() == "a=1\n"
+    assert hvtools.read_text("/etc/rc.conf.bak") == "a=1\n"
+
+
+def test_rc_conf_d_links_are_followed_inside_the_root(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    (root / "etc/defaults/rc.conf").write_text(DEFAULTS)
+    (root / "var/conf/netif").mkdir(parents=True)
+    (root / "var/conf/netif/hn0").write_text("ifconfig_hn0=DHCP\n")
+    (root / "var/conf/routing").write_text("defaultrouter=10.0.0.1\n")
+    link(root, "/etc/rc.conf.d/netif", "/var/conf/netif")
+    link(root, "/etc/rc.conf.d/routing", "/var/conf/routing")
+    env = hvtools.load_rc_conf(("netif", "routing"))
+    assert (env["ifconfig_hn0"], env["defaultrouter"]) == ("DHCP", "10.0.0.1")
+
+
+def test_a_dangling_link_gets_its_file(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    link(root, "/etc/resolv.conf", "/var/db/resolv.conf")
+    hvtools.write_file("/etc/resolv.conf", b"nameserver 10.0.0.2\n", backup=True)
+    assert os.readlink(root / "etc/resolv.conf") == "/var/db/resolv.conf"
+    written = root / "var/db/resolv.conf"
+    assert written.read_bytes() == b"nameserver 10.0.0.2\n"
+    assert written.stat().st_mode & 0o777 == 0o644
+    assert not (root / "etc/resolv.conf.bak").exists()
+
+
+def test_a_link_loop_is_refused(root, monkeypatch):
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    link(root, "/etc/rc.conf", "rc.conf.2")
+    link(root, "/etc/rc.conf.2", "/etc/rc.conf")
+    with pytest.raises(hvtools.Failure) as failed:
+        hvtools.write_file("/etc/rc.conf", b"x=1\n")
+    assert (failed.value.status, str(failed.value)) == (
+        hvtools.EX_CANTCREAT,
+        "/etc/rc.conf: cannot write: Too many levels of symbolic links",
+    )
+    assert sorted(p.name for p in (root / "etc").iterdir()) == [
+        "defaults", "rc.conf", "rc.conf.2", "rc.conf.d",
+    ]  # fmt: skip
+
+
+def test_a_link_loop_is_a_clear_error(run, root, vm):
+    (root / "etc/resolv.conf").unlink()
+    link(root, "/etc/resolv.conf", "/etc/resolv.conf")
+    before = files(root)
+    result = set_ip(run, root, hn0_request(DNS="10.0.0.3"))
+    assert result.returncode == hvtools.EX_IOERR
+    assert result.stderr == (
+        "hv_set_ifconfig: /etc/resolv.conf: Too many levels of symbolic links\n"
+    )
+    assert files(root) == before
+    assert vm.mutating_calls() == []
+
+
+# dhclient as rc(8) starts it: FreeBSD's own rc.d/dhclient (run by
+# tests/freebsdsh.py) and hv_set_ifconfig run the same logging dhclient.
+
+LOGGING_DHCLIENT = """\
+#!/bin/sh
+# Logs its command line, one call a line, each word in [ ].
+printf '[%s]' "${0#${HVTOOLS_ROOT:-}}" "$@" >> "${HVTOOLS_ROOT:-}/var/log/dhclient"
+echo >> "${HVTOOLS_ROOT:-}/var/log/dhclient"
+"""
+
+
+def logged_dhclients(root):
+    path = root / "var/log/dhclient"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("rc_conf", "argv"),
+    [
+        ("", "[/sbin/dhclient][hn0]"),
+        ('background_dhclient="YES"\n', "[/sbin/dhclient][-b][hn0]"),
+        (
+            'background_dhclient="YES"\nbackground_dhclient_hn0="NO"\n',
+            "[/sbin/dhclient][hn0]",
+        ),
+        ('background_dhclient_hn0="yes"\n', "[/sbin/dhclient][-b][hn0]"),
+        ("background_dhclient=\"'YES'\"\n", "[/sbin/dhclient][-b][hn0]"),
+        (
+            'dhclient_flags="-q  -c /etc/dhclient.conf"\n',
+            "[/sbin/dhclient][-q][-c][/etc/dhclient.conf][hn0]",
+        ),
+        ('dhclient_flags_hn0="-l /var/db/l"\n', "[/sbin/dhclient][-l][/var/db/l][hn0]"),
+        ('dhclient_flags="-q"\ndhclient_flags_hn0="-d"\n', "[/sbin/dhclient][-d][hn0]"),
+        ('dhclient_flags="-q"\ndhclient_flags_hn0=""\n', "[/sbin/dhclient][-q][hn0]"),
+        ('flags="-u"\ndhclient_flags_hn0="-d"\n', "[/sbin/dhclient][-u][hn0]"),
+        (
+            "dhclient_flags=\"-c '/etc/my  dhclient.conf'\"\n",
+            "[/sbin/dhclient][-c][/etc/my  dhclient.conf][hn0]",
+        ),
+        (
+            'dhclient_program="/usr/local/sbin/dhclient"\nbackground_dhclient=YES\n',
+            "[/usr/local/sbin/dhclient][-b][hn0]",
+        ),
+    ],
+)
+def test_dhclient_starts_as_rc_d_dhclient_starts_it(run, root, vm, rc_conf, argv):
+    dhclient_both_ways(run, root, {"etc/rc.conf": rc_conf}, argv)
+
+
+def test_dhclient_reads_what_rc_d_dhclient_reads(run, root, vm):
+    # load_rc_config dhclient, then network: not rc.conf.d/netif.
+    files = {
+        "etc/rc.conf": 'dhclient_flags="-d"\n',
+        "etc/rc.conf.d/netif": 'background_dhclient="YES"\n',
+        "etc/rc.conf.d/dhclient": 'dhclient_flags="-q"\n',
+        "usr/local/etc/rc.conf.d/network": 'dhclient_flags="$dhclient_flags -u"\n',
+    }
+    dhclient_both_ways(run, root, files, "[/sbin/dhclient][-q][-u][hn0]")
+
+
+def dhclient_both_ways(run, root, files, argv):
+    """Start dhclient on hn0 with hv_set_ifconfig, then with rc.d/dhclient:
+    both must run argv (the logged words)."""
+    freebsdsh.install_rc(root)
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        with open(root / path, "a") as f:
+            f.write(text)
+    (root / "var/log").mkdir()
+    for path in ("sbin/dhclient", "usr/local/sbin/dhclient"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(LOGGING_DHCLIENT)
+        (root / path).chmod(0o755)
+    request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    result = set_ip(run, root, request)
+    assert result.returncode == 0, result.stderr
+    assert logged_dhclients(root) == [argv]
+    # What devd's LINK_UP (and rc.d/netif for SYNCDHCP) runs.
+    done = freebsdsh.run(root, ["/etc/rc.d/dhclient", "start", "hn0"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert logged_dhclients(root) == [argv, argv]
+
+
 def install_logging_resolvconf(root):
     """A stand-in /sbin/resolvconf that only logs its arguments (FreeBSD's
     own runs in tests/test_dns_resolvconf.py, chroot(8)ed: run here it would
@@ -1473,7 +1684,7 @@ def test_plan_keeps_what_is_not_ours():
     # a CARP address rc.conf knows is still carp(4)'s
     rc = {"/etc/rc.conf": 'ifconfig_hn1_alias0="inet vhid 1 10.1.0.100/24"\n'}
     assert commands(plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, rc=rc,
-                         ifconfig=ifconfig)) == ["dhclient -b hn1"]  # fmt: skip
+                         ifconfig=ifconfig)) == ["dhclient hn1"]  # fmt: skip
 
 
 def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
@@ -1486,7 +1697,7 @@ def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient -b hn1",
+        "dhclient hn1",
     ]
 
 
@@ -1541,7 +1752,7 @@ def test_dhcp_without_dhclient_keeps_what_is_not_ours(run, root, vm):
     assert addresses(vm, "hn0") == ["10.0.0.100/24", "10.0.0.50/32"]
     assert [c["argv"] for c in vm.mutating_calls()[mark:]] == [
         ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
-        ["dhclient", "-b", "hn0"],
+        ["dhclient", "hn0"],
     ]
 
 

@@ -91,14 +91,24 @@ def test_link_local(address, expected):
         ),
         (
             {"ifconfig_hn0": "DHCP"},
-            [[IF, "lagg0", "up"], ["/sbin/dhclient", "-b", "lagg0"]],
-        ),
-        (
-            {"ifconfig_hn0": "DHCP", "synchronous_dhclient": "YES"},
             [[IF, "lagg0", "up"], ["/sbin/dhclient", "lagg0"]],
         ),
         (
-            {"ifconfig_hn0": "NOSYNCDHCP mtu 9000", "synchronous_dhclient": "YES"},
+            # dhclient as rc.d/dhclient starts it, with hn0's variables.
+            {
+                "ifconfig_hn0": "DHCP",
+                "background_dhclient_hn0": "YES",
+                "dhclient_flags_hn0": "-q",
+                "dhclient_program": "/usr/local/sbin/dhclient",
+                "background_dhclient_lagg0": "NO",
+            },
+            [
+                [IF, "lagg0", "up"],
+                ["/usr/local/sbin/dhclient", "-q", "-b", "lagg0"],
+            ],
+        ),
+        (
+            {"ifconfig_hn0": "NOSYNCDHCP mtu 9000", "background_dhclient": "YES"},
             [
                 [IF, "lagg0", "mtu", "9000"],
                 [IF, "lagg0", "up"],
@@ -137,7 +147,7 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet6", "-ifdisabled"],
                 [IF, "lagg0", "inet6", "2001:db8::4/64"],
                 [IF, "lagg0", "up"],
-                ["/sbin/dhclient", "-b", "lagg0"],
+                ["/sbin/dhclient", "lagg0"],
             ],
         ),
         (
@@ -270,8 +280,8 @@ def test_e2e_static_ipv4_ipv6_and_aliases_move_to_the_lagg(vm):
     ]
 
 
-def test_e2e_async_dhcp_and_an_old_style_pid_file(vm):
-    vm.rc_conf('ifconfig_hn0="DHCP"\n')
+def test_e2e_background_dhcp_and_an_old_style_pid_file(vm):
+    vm.rc_conf('ifconfig_hn0="DHCP"\nbackground_dhclient="YES"\n')
     vm.sim.start_dhclient("hn0", pidfile="old")
     bring_vf_up(vm)
     mark = len(vm.sim.calls())

@@ -199,6 +199,18 @@ PARSE = [
     ('b=2\na="x', {"b": "2"}, [2]),
     ('a="x\\"\nb=2', {"b": "2"}, [1]),
     ("a=1\n\ncmd\nb=2", {"a": "1", "b": "2"}, [3]),
+    # the ":" command: its words are expanded, for what they assign
+    (': ${a:="/usr/local"}', {"a": "/usr/local"}, []),
+    ("a=x\n: ${a:=y}", {"a": "x"}, []),
+    ("a=\n: ${a:=y}", {"a": "y"}, []),
+    ("a=\n: ${a=y}", {"a": ""}, []),
+    (": ${a=y}", {"a": "y"}, []),
+    (": ${a:=x} ${b:=$a}; c=$b # c", {"a": "x", "b": "x", "c": "x"}, []),
+    ("  : plain words ${a:-y}", {}, []),
+    (": ${a:=$(x)}", {}, [1]),
+    (": ${a:=x} > f", {}, [1]),
+    (":a=1", {}, [1]),
+    ("a=1 : ${b:=2}", {}, [1]),
 ]
 
 
@@ -466,6 +478,27 @@ def test_local_startup_rc_conf_d(etc):
     assert [env[k] for k in "abc"] == ["etc", "local", "opt"]
 
 
+def test_local_startup_from_localbase(etc):
+    # FreeBSD 13 and later: libexec/rc/rc.conf begins with
+    # `: ${_localbase:="/usr/local"}` and local_startup expands it.
+    etc(
+        "/etc/defaults/rc.conf",
+        ': ${_localbase:="/usr/local"}\nlocal_startup="${_localbase}/etc/rc.d"\n',
+    )
+    etc("/usr/local/etc/rc.conf.d/netif", "a=local\n")
+    assert hvtools.load_rc_conf(names=("a",)) == {"a": "local"}
+    assert hvtools.load_rc_conf()["a"] == "local"
+
+
+def test_writers_leave_the_colon_command_alone():
+    text = ": ${a:=1}\n"
+    texts = {"/etc/rc.conf": text}
+    assert hvtools.rc_names(texts, ["/etc/rc.conf"]) == set()
+    hvtools.rc_set(texts, ["/etc/rc.conf"], "a", "2")
+    hvtools.rc_unset(texts, ["/etc/rc.conf"], "b")
+    assert texts["/etc/rc.conf"] == text + 'a="2"\n'
+
+
 def test_names_are_all_a_reader_gets(etc):
     etc("/etc/defaults/rc.conf", DEFAULTS + "a=1\n")
     etc("/etc/rc.conf", "b=2\nifconfig_hn0=DHCP\n")
@@ -555,6 +588,13 @@ def test_rc_ifvar(ifname, var):
         ({"ifconfig_hn0_alias0": "inet 10.0.0.9/32"}, "_alias0", "inet 10.0.0.9/32"),
         ({"ifconfig_DEFAULT": "DHCP"}, "_alias0", ""),
         ({"ifconfig_DEFAULT": "DHCP"}, "_descr", ""),
+        # get_if_var's eval reads the default as sh text once more
+        ({"ifconfig_DEFAULT": "'DHCP'"}, "", "DHCP"),
+        ({"ifconfig_DEFAULT": '"DHCP" up'}, "_ipv6", "DHCP up"),
+        ({"ifconfig_DEFAULT": "$x", "x": "DHCP"}, "", "DHCP"),
+        ({"ifconfig_DEFAULT": "${x:=DHCP}"}, "", "DHCP"),
+        ({"ifconfig_hn0": "'DHCP'", "ifconfig_DEFAULT": "up"}, "", "'DHCP'"),
+        ({"ifconfig_DEFAULT": "$(echo DHCP)"}, "", "$(echo DHCP)"),
     ],
 )
 def test_rc_ifconfig(env, suffix, value):
@@ -663,46 +703,46 @@ def test_dhcp_interface_lookup(env, ifname, dhcp):
     assert hvtools.is_dhcp_interface(env, ifname) is dhcp
 
 
-@pytest.mark.parametrize(
-    ("value", "synchronous_dhclient", "sync"),
-    [
-        ("SYNCDHCP", None, True),
-        ("syncdhcp", "NO", True),
-        ("NOSYNCDHCP", "YES", False),
-        ("nosyncdhcp", "YES", False),
-        ("SYNCDHCP NOSYNCDHCP", "NO", True),
-        ("NOSYNCDHCP SYNCDHCP", "YES", False),
-        ("DHCP", None, False),
-        ("DHCP", "", False),
-        ("DHCP", "NO", False),
-        ("DHCP", "YES", True),
-        ("DHCP", "yes", True),
-        ("DHCP", "Yes", True),
-        ("DHCP", "TRUE", True),
-        ("DHCP", "true", True),
-        ("DHCP", "ON", True),
-        ("DHCP", "on", True),
-        ("DHCP", "1", True),
-        ("DHCP", "0", False),
-        ("DHCP", "YES ", False),
-        ("DHCP", "Y", False),
-        ("DHCP", "enabled", False),
-        ("inet 10.0.0.5/24", "YES", True),  # syncdhcpif does not ask dhcpif
-    ],
-)
-def test_is_sync_dhcp(value, synchronous_dhclient, sync):
-    env = {"ifconfig_hn0": value}
-    if synchronous_dhclient is not None:
-        env["synchronous_dhclient"] = synchronous_dhclient
-    assert hvtools.is_sync_dhcp(env, "hn0") is sync
+D = "/sbin/dhclient"
+DHCLIENT = [
+    ({}, ["/sbin/dhclient", "hn0"]),
+    (
+        {"dhclient_program": "/usr/local/sbin/dhclient"},
+        ["/usr/local/sbin/dhclient", "hn0"],
+    ),
+    ({"dhclient_program": ""}, ["/sbin/dhclient", "hn0"]),
+    (
+        {"dhclient_flags": " -q\t-c  /etc/x.conf "},
+        [D, "-q", "-c", "/etc/x.conf", "hn0"],
+    ),
+    ({"dhclient_flags_hn0": "-l /var/db/l"}, [D, "-l", "/var/db/l", "hn0"]),
+    ({"dhclient_flags": "-q", "dhclient_flags_hn0": "-d"}, [D, "-d", "hn0"]),
+    ({"dhclient_flags": "-q", "dhclient_flags_hn0": ""}, [D, "-q", "hn0"]),
+    (
+        {"flags": "-u", "dhclient_flags": "-q", "dhclient_flags_hn0": "-d"},
+        [D, "-u", "hn0"],
+    ),
+    ({"dhclient_flags": "", "dhclient_flags_hn0": "-d"}, [D, "-d", "hn0"]),
+    ({"dhclient_flags_hn1": "-d"}, [D, "hn0"]),
+    ({"background_dhclient": "YES"}, [D, "-b", "hn0"]),
+    ({"background_dhclient": "yes", "background_dhclient_hn0": "NO"}, [D, "hn0"]),
+    ({"background_dhclient": "NO", "background_dhclient_hn0": "on"}, [D, "-b", "hn0"]),
+    ({"background_dhclient": "'YES'"}, [D, "-b", "hn0"]),  # get_if_var's eval
+    ({"background_dhclient_hn0": "'YES'"}, [D, "hn0"]),
+    ({"background_dhclient_hn0": " YES "}, [D, "-b", "hn0"]),  # echoed
+    (
+        {"dhclient_flags": "-c '/etc/my  dhclient.conf'"},
+        [D, "-c", "/etc/my  dhclient.conf", "hn0"],
+    ),
+    ({"dhclient_flags_hn0": "-c '/etc/a  b'"}, [D, "-c", "/etc/a b", "hn0"]),
+    ({"dhclient_flags": '-c "$x"'}, [D, "-c", '"$x"', "hn0"]),
+    ({"dhclient_flags": "-q; reboot"}, [D, "-q;", "reboot", "hn0"]),
+]
 
 
-@pytest.mark.parametrize(
-    ("ifname", "sync"), [("hn0", True), ("wl0", False), ("lo0", True), ("an1", False)]
-)
-def test_is_sync_dhcp_families(ifname, sync):
-    # syncdhcpif checks noafif only, not the lo/stf/lp/sl families.
-    assert hvtools.is_sync_dhcp({"ifconfig_DEFAULT": "SYNCDHCP"}, ifname) is sync
+@pytest.mark.parametrize(("env", "argv"), DHCLIENT)
+def test_dhclient_command(env, argv):
+    assert hvtools.dhclient_command(env, "hn0") == argv
 
 
 @pytest.mark.parametrize(
@@ -806,4 +846,3 @@ def test_whole_file_through_the_reader():
         "lo0": False,
     }
     assert hvtools.ifconfig_args(env, "vlan0.100") == ["mtu", "1400"]
-    assert hvtools.is_sync_dhcp(env, "hn2") is True
