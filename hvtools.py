@@ -27,7 +27,7 @@ line on stderr, also sent to syslog (facility daemon, ident hvtools), and an
 exit status from sysexits(3).  See hvtools(8).
 """
 
-import os
+import posix
 import sys
 
 __version__ = "0.1.0"
@@ -56,23 +56,51 @@ class Failure(Exception):
 
 # ---------------------------------------------------------------------------
 # The system seam: the only code that touches files, programs and syslog.
+#
+# The seam and the read applets (hv_get_dns_info, hv_get_dhcp_info) use
+# posix, built into the interpreter, rather than os: importing os costs a
+# third of the start of Python 3.9 or 3.10 (its _collections_abc), more
+# than their whole work (bench/startup.py).  Code that writes files or runs
+# programs imports os where it needs it.
 
 
 def root_path(path):
     """Map an absolute system path into $HVTOOLS_ROOT."""
-    root = os.environ.get("HVTOOLS_ROOT") or "/"
-    return os.path.join(root, path.lstrip("/"))
+    # os.environ stores into this very dict: the two always agree.
+    root = posix.environ.get(b"HVTOOLS_ROOT", b"")
+    root = root.decode(sys.getfilesystemencoding(), "surrogateescape") or "/"
+    return f"{root}{'' if root.endswith('/') else '/'}{path.lstrip('/')}"
+
+
+def is_file(path):
+    """Is the system path a regular file, its links followed (real_path())?"""
+    return _file_type(path) == 0o100000  # S_IFREG
+
+
+def is_dir(path):
+    """Is the system path a directory, its links followed (real_path())?"""
+    return _file_type(path) == 0o040000  # S_IFDIR
+
+
+def _file_type(path):
+    # The S_IFMT bits of what path names, or None.  A link loop raises: it
+    # is an error to report, not a file that is not there.
+    real = real_path(path)
+    try:
+        return posix.stat(real).st_mode & 0o170000
+    except (OSError, ValueError):
+        return None
 
 
 MAXSYMLINKS = 32  # FreeBSD's sys/sys/param.h: namei(9) fails with ELOOP past it
 
 
-def real_path(path):
-    """Map a system path into $HVTOOLS_ROOT with its symbolic links followed
-    there, as FreeBSD's namei(9) follows them from /: an absolute target
-    starts again at the root, a relative one in the link's directory.  The
-    path of the file itself, which a writer replaces and so does not follow
-    by itself (rename(2) replaces a link, not its target)."""
+def resolved(path):
+    """The system path that path leads to, its symbolic links followed inside
+    $HVTOOLS_ROOT as FreeBSD's namei(9) follows them from /: an absolute
+    target starts again at the root, a relative one in the link's
+    directory.  A component that is not there ends the following (opening
+    it will say why); more than MAXSYMLINKS links raise ELOOP's OSError."""
     done = []  # components, each a directory or a file that is no link
     todo = path.split("/")[::-1]
     links = 0
@@ -85,19 +113,26 @@ def real_path(path):
             continue
         done.append(part)
         try:
-            target = os.readlink(root_path("/".join(done)))
-        except OSError:  # not a link, or not there: opening it will say
+            target = posix.readlink(root_path("/".join(done)))
+        except OSError:  # not a link, or not there
             continue
         links += 1
         if links > MAXSYMLINKS:
             import errno
 
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+            raise OSError(errno.ELOOP, posix.strerror(errno.ELOOP))
         del done[-1]
         if target.startswith("/"):
             done = []
         todo.extend(target.split("/")[::-1])
-    return root_path("/".join(done))
+    return "/" + "/".join(done)
+
+
+def real_path(path):
+    """Where a system path's file is in $HVTOOLS_ROOT, links followed
+    (resolved()): the file a writer replaces, since rename(2) replaces a
+    link, not its target."""
+    return root_path(resolved(path))
 
 
 def read_text(path):
@@ -127,6 +162,8 @@ def _syslog(priority, message):
     # Written by hand rather than with the syslog module so that the socket,
     # syslogd(8)'s /var/run/log, is found under $HVTOOLS_ROOT like every
     # system path: an image being built or a test root has no syslogd.
+    import os
+
     path = root_path("/var/run/log")
     if not os.path.exists(path):
         return
@@ -186,7 +223,7 @@ def dhclient_stop_commands(pidfiles):
 def dhclient_pidfiles(ifname):
     """The dhclient pid files of an interface that exist, newest layout first."""
     pidfiles = [pattern.format(ifname) for pattern in DHCLIENT_PIDFILES]
-    return [path for path in pidfiles if os.path.isfile(root_path(path))]
+    return [path for path in pidfiles if is_file(path)]
 
 
 class Completed:
@@ -218,6 +255,7 @@ def run(argv, check=True, timeout=120):
     start-up time and memory than an applet may spend (see bench/).  With
     check, a non-zero exit becomes Failure(EX_OSERR) quoting its stderr.
     """
+    import os
     import select
     import time
 
@@ -280,6 +318,7 @@ def lock(name, timeout=60):
     interface, two IP injections); waiting is bounded.
     """
     import fcntl
+    import os
     import time
 
     path = root_path(f"/var/run/hvtools.{name}.lock")
@@ -309,6 +348,8 @@ def write_file(path, data, mode=None, backup=False):
     A symbolic link stays: the file it leads to (real_path()) is replaced,
     the temporary file in that file's directory, the backup at PATH.bak.
     """
+    import os
+
     directory, name = os.path.split(path)
     try:
         link = os.path.join(real_path(directory), name)
@@ -358,6 +399,8 @@ def _remove_stale_temporaries(real):
     # A run killed before its rename leaves .NAME.hvtools-PID (and
     # NAME.bak.hvtools-PID) behind; a later run removes those of processes
     # that are gone.  Our own PID's can only be a dead predecessor's.
+    import os
+
     directory, name = os.path.split(real)
     try:
         entries = os.listdir(directory)
@@ -371,6 +414,8 @@ def _remove_stale_temporaries(real):
 
 
 def _is_running(pid):
+    import os
+
     if pid == os.getpid():
         return False
     try:
@@ -383,6 +428,8 @@ def _is_running(pid):
 
 
 def _link_over(source, target):
+    import os
+
     temporary = f"{target}.hvtools-{os.getpid()}"
     _unlink_quietly(temporary)
     os.link(source, temporary)
@@ -393,6 +440,8 @@ def _link_over(source, target):
 
 
 def _unlink_quietly(path):
+    import os
+
     try:
         os.unlink(path)
     except OSError:
@@ -400,6 +449,8 @@ def _unlink_quietly(path):
 
 
 def _sync_directory(path):
+    import os
+
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -994,7 +1045,7 @@ def rc_sources(env, services=("netif",)):
     A generator, because which files come next depends on what the earlier
     ones set: the caller evaluates each file into env before the next.
     """
-    if os.path.isfile(real_path(_RC_DEFAULTS[0])):
+    if is_file(_RC_DEFAULTS[0]):
         yield from _RC_DEFAULTS
         done = set()
         # source_rc_confs reads the list twice, the second time as the files
@@ -1011,13 +1062,12 @@ def rc_sources(env, services=("netif",)):
         top = startup[: -len("/rc.d")] if startup.endswith("/rc.d") else startup
         for service in services:
             confd = f"{top}/rc.conf.d/{service}"
-            real = real_path(confd)
-            if os.path.isdir(real):
-                for entry in sorted(os.listdir(real)):
+            if is_dir(confd):
+                for entry in sorted(posix.listdir(real_path(confd))):
                     path = f"{confd}/{entry}"
-                    if entry[0] != "." and os.path.isfile(real_path(path)):
+                    if entry[0] != "." and is_file(path):
                         yield path
-            elif os.path.isfile(real):
+            elif is_file(confd):
                 yield confd
 
 
@@ -2187,6 +2237,8 @@ def hv_set_ifconfig(args):
     """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
     live, in rc.conf and in resolvconf.conf (resolv.conf without
     resolvconf(8)).  --dry-run prints the plan."""
+    import os
+
     dry_run = args[:1] == ["--dry-run"]
     if dry_run:
         args = args[1:]
@@ -2228,6 +2280,7 @@ def hv_set_ifconfig(args):
 def read_request(path):
     """The text of a request file: at most REQUEST_LIMIT bytes, one
     character a byte (parse_request rejects what is not ASCII)."""
+    import os
     import stat
 
     try:
@@ -2574,6 +2627,8 @@ def _delayed_up(ifname, delay):
 def _detach(function, *args):
     # devd waits for an action to finish; the original used daemon(8) to
     # return at once.  The child leaves devd's session and its pipes.
+    import os
+
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork():
@@ -2598,13 +2653,15 @@ def _detach(function, *args):
 def hyperv_vfup(args):
     """devd's VF_UP action: join hnN and its VF in laggN, move hnN's
     configuration there, or run the override hyperv_vfup.hnN instead."""
+    import os
+
     if len(args) != 1:
         raise Failure(EX_USAGE, "usage: hyperv_vfup hnN")
     hn = args[0]
     unit = hn_unit(hn)
     lock(f"vfup.{hn}")
     override = f"{VFUP_OVERRIDE_DIR}/hyperv_vfup.{hn}"
-    if os.path.isfile(root_path(override)):
+    if is_file(override):
         if os.access(root_path(override), os.X_OK):
             return _run_override(override, hn)
         log(f"{hn}: {override} is not executable, ignored")
@@ -2972,7 +3029,7 @@ def check_daemon_links():
 def check_devd_rules():
     """hvtools' devd rules are installed, win over every other rule for the
     VF events on 12's devd and later ones, and run hvtools."""
-    if not any(os.path.isfile(root_path(p)) for p in DEVD_RULES):
+    if not any(is_file(p) for p in DEVD_RULES):
         rules = " or ".join(DEVD_RULES)
         return [(f"hvtools' devd rules are not installed ({rules})", ACTIVATE)]
     rules = read_devd_rules()
@@ -3034,37 +3091,20 @@ def check_rc_conf():
 INSTALL_CHECKS = (check_daemon_links, check_devd_rules, check_python, check_rc_conf)
 
 
-def resolve_in_root(path, hops=32):
-    """The path a symlink chain leads to inside $HVTOOLS_ROOT, as on the
-    system booted from it (absolute targets start at the root); None for a
-    loop or a dangling chain."""
-    parts = path.strip("/").split("/")
-    done = ""
-    while parts:
-        part = parts.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            done = done.rsplit("/", 1)[0]
-            continue
-        real = root_path(f"{done}/{part}")
-        if os.path.islink(real):
-            hops -= 1
-            if hops < 0:
-                return None
-            target = os.readlink(real)
-            if target.startswith("/"):
-                done = ""
-            parts[:0] = target.split("/")
-        elif os.path.lexists(real):
-            done = f"{done}/{part}"
-        else:
-            return None
-    return done or "/"
+def resolve_in_root(path):
+    """resolved(path) when it leads to something; None for a loop or a
+    dangling chain."""
+    try:
+        real = resolved(path)
+    except OSError:
+        return None
+    return real if _file_type(real) is not None else None
 
 
 def runs_hvtools(path, executable=False):
     """Does running this system path run hvtools?"""
+    import os
+
     real = resolve_in_root(path) if path.startswith("/") else None
     if real is None or not is_hvtools_archive(root_path(real)):
         return False
@@ -3072,12 +3112,10 @@ def runs_hvtools(path, executable=False):
 
 
 def _is_executable(path):
+    import os
+
     real = resolve_in_root(path)
-    return (
-        real is not None
-        and os.path.isfile(root_path(real))
-        and os.access(root_path(real), os.X_OK)
-    )
+    return real is not None and is_file(real) and os.access(root_path(real), os.X_OK)
 
 
 class DevdRule:
@@ -3163,6 +3201,8 @@ def devd_winner(rules, variables):
 
 def read_devd_rules():
     """Every notify rule devd would load from the root, in its order."""
+    import os
+
     paths = [DEVD_CONF]
     for directory in DEVD_DIRS:
         try:
@@ -3182,6 +3222,8 @@ def is_image():
     """Is $HVTOOLS_ROOT an image rather than the running system?  A running
     FreeBSD has devfs(5) on /dev (vfs_mountroot.c, vfs_mountroot_devfs());
     in an image /dev is an empty directory (etc/mtree/BSD.root.dist)."""
+    import os
+
     if (os.environ.get("HVTOOLS_ROOT") or "/") == "/":
         return False
     try:
@@ -3221,6 +3263,8 @@ def launcher_python():
     """The system path of the Python the launcher picks when the KVP daemon
     or devd runs it (python3 in their PATH, /usr/local/bin/python3, the
     newest /usr/local/bin/python3.N), or None."""
+    import os
+
     for directory in (*DAEMON_PATH, LOCAL_BIN):
         if _is_executable(f"{directory}/python3"):
             return f"{directory}/python3"
@@ -3364,6 +3408,8 @@ def install_system(program, prefix, package=False):
     """hvtools --install [--prefix P] [--package]: the program and its links
     under P, the devd rules, and (unless staging a package, which may not
     touch the base system) /usr/libexec/hyperv/NAME linked to the program."""
+    import os
+
     libexec, rules = layout(prefix)
     daemon = [] if package or libexec == BASE_LIBEXEC else _daemon_links(libexec)
     install(program, libexec, also=daemon)
@@ -3384,6 +3430,8 @@ def uninstall_system(prefix, package=False):
 
 
 def _daemon_links(libexec):
+    import os
+
     target = os.path.relpath(f"{libexec}/{PROGRAM}", BASE_LIBEXEC)
     return [(f"{BASE_LIBEXEC}/{name}", target) for name in linked_applets()]
 
@@ -3391,6 +3439,8 @@ def _daemon_links(libexec):
 def install(program, directory, also=()):
     """hvtools --install DIR: DIR/hvtools plus a symlink per applet; also
     [(link, target)] more links, all checked before anything changes."""
+    import os
+
     source = _own_archive(program)
     target = f"{directory.rstrip('/')}/{PROGRAM}"
     real = root_path(target)
@@ -3415,6 +3465,8 @@ def install(program, directory, also=()):
 
 def uninstall(directory):
     """hvtools --uninstall DIR: remove what --install made, restore NAME.orig."""
+    import os
+
     real_dir = root_path(directory)
     for name in linked_applets():
         _remove_link(os.path.join(real_dir, name), PROGRAM)
@@ -3425,6 +3477,8 @@ def uninstall(directory):
 
 
 def _remove_link(link, target):
+    import os
+
     if os.path.islink(link) and os.readlink(link) == target:
         os.unlink(link)
     if os.path.lexists(link + ".orig") and not os.path.lexists(link):
@@ -3434,6 +3488,8 @@ def _remove_link(link, target):
 def _own_archive(program):
     # Only the built zipapp can be installed: a copied hvtools.py would not
     # run when the KVP daemon hands it to sh.
+    import os
+
     path = os.path.realpath(program)
     if not is_hvtools_archive(path):
         raise Failure(EX_USAGE, "--install needs the built program (python3 build.py)")
@@ -3457,12 +3513,16 @@ def is_hvtools_archive(path):
 
 def _in_the_way(link, target):
     # Anything but our own link: the base system's script, or another link.
+    import os
+
     return os.path.lexists(link) and not (
         os.path.islink(link) and os.readlink(link) == target
     )
 
 
 def _place_link(link, target):
+    import os
+
     if os.path.islink(link) and os.readlink(link) == target:
         return
     if os.path.lexists(link):
@@ -3612,7 +3672,7 @@ def main(argv=None):
     """Run the applet named by argv[0], or by argv[1] when argv[0] is hvtools."""
     argv = sys.argv if argv is None else argv
     program = argv[0] if argv else PROGRAM
-    name = os.path.basename(program)
+    name = program.rpartition("/")[2]
     try:
         if name in APPLETS:
             return run_applet(name, argv[1:])
@@ -3649,7 +3709,7 @@ def launch(argv):
         sys.stderr.flush()
     except OSError:
         status = status or EX_IOERR
-    os._exit(status)
+    posix._exit(status)
 
 
 if __name__ == "__main__":
