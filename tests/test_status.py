@@ -3,6 +3,7 @@ example VM, and on the simulator after a VF bring-up."""
 
 import json
 import os
+import shutil
 import subprocess
 import zipfile
 
@@ -10,6 +11,7 @@ import pytest
 from vfvm import VM
 
 import build
+import freebsdsh
 import hvtools
 from conftest import hv_env
 
@@ -279,7 +281,9 @@ def image(dist, tmp_path):
         (base / name).write_text("#!/bin/sh\n")
     (root / "dev").mkdir()
     (root / "etc/devd").mkdir(parents=True)
-    (root / "etc/devd/hyperv.conf").write_text(BASE_RULES_12)
+    # FreeBSD 12.1's own rules: the VF events at priority 10, no $vm_guest.
+    shutil.copyfile(f"{freebsdsh.FREEBSD}/hyperv/devd-hyperv.conf",
+                    root / "etc/devd/hyperv.conf")  # fmt: skip
     python = root / "usr/local/bin/python3.11"
     python.parent.mkdir(parents=True)
     python.write_text("#!/bin/sh\n")
@@ -287,20 +291,6 @@ def image(dist, tmp_path):
     (root / "etc/rc.conf").write_text('ifconfig_hn0="DHCP"\n')
     build.install(str(root), "/usr/local", False, str(dist))
     return root
-
-
-BASE_RULES_12 = """
-notify 10 {
-	match "system"		"HYPERV_NIC_VF";
-	match "type"		"VF_UP";
-	action "/usr/libexec/hyperv/hyperv_vfup $subsystem";
-};
-notify 10 {
-	match "system"		"ETHERNET";
-	match "type"		"IFATTACH";
-	action "/usr/libexec/hyperv/hyperv_vfattach $subsystem 0";
-};
-"""
 
 
 def problems(root, dist):
