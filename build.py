@@ -53,6 +53,7 @@ DEVD_MEMBER = "devd/hyperv.conf"
 PREAMBLE = r"""#!/bin/sh
 # hvtools: the Hyper-V guest helpers of FreeBSD, one multi-call program.
 # This is a zip archive behind a POSIX sh preamble; see hvtools(8).
+# bytecode for Python @VERSIONS@
 hvtools_found() { [ -f "$1" ] && [ -x "$1" ] && hvtools_py=$1; }
 hvtools_py=
 [ -n "${HVTOOLS_PYTHON:-}" ] && hvtools_found "$HVTOOLS_PYTHON"
@@ -100,11 +101,15 @@ PYTHON_DIR = "/usr/local/bin"
 
 
 def preamble(python_dir=PYTHON_DIR, bytecode=()):
-    """The sh preamble; bytecode: [(magic, offset, size)] in the archive."""
+    """The sh preamble; bytecode: [(cache tag, magic, offset, size)] in the
+    archive.  Its comment names the Python versions, which hvtools reads
+    (--version, status) without opening the archive as a zip file."""
     # Fixed-width numbers: the preamble is written before the archive, and
     # rewritten in place once the bytecode's place in it is known.
-    table = "".join(f"{m:10d}: ({at:10d}, {n:10d}), " for m, at, n in bytecode)
+    table = "".join(f"{m:10d}: ({at:10d}, {n:10d}), " for _, m, at, n in bytecode)
+    versions = ", ".join(tag_version(tag) for tag, _, _, _ in bytecode)
     text = PREAMBLE.replace("@PYDIR@", python_dir)
+    text = text.replace("@VERSIONS@", versions or "none")
     return text.replace("@BYTECODE@", table.rstrip(", ")).encode()
 
 
@@ -252,13 +257,14 @@ def repack(shiv_output, bytecode, target):
     """shiv's archive, behind the sh preamble, with the bytecode
     {cache tag: .pyc path} and the devd rules added after hvtools.py."""
     with zipfile.ZipFile(shiv_output) as shiv_zip, open(target, "w+b") as out:
-        out.write(preamble(bytecode=[(0, 0, 0)] * len(bytecode)))
+        order = sorted(bytecode, key=tag_order)
+        out.write(preamble(bytecode=[(tag, 0, 0, 0) for tag in order]))
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
             for info in shiv_zip.infolist():
                 archive.writestr(info, shiv_zip.read(info))
                 if info.filename != "site-packages/hvtools.py":
                     continue
-                for tag in sorted(bytecode, key=tag_order):
+                for tag in order:
                     pyc = zipfile.ZipInfo(PYC.format(tag), info.date_time)
                     pyc.external_attr = info.external_attr
                     with open(bytecode[tag], "rb") as f:
@@ -279,9 +285,16 @@ def tag_order(tag):
     return name, int(number) if number.isdigit() else 0, tag
 
 
+def tag_version(tag):
+    """"3.10" for the cache tag cpython-310."""
+    number = tag.rpartition("-")[2]
+    return f"{number[0]}.{number[1:]}"
+
+
 def bytecode_table(archive):
-    """[(magic number, offset, size)] of the bytecode in an archive (an open
-    file), as the preamble's table lists it: in the archive's order."""
+    """[(cache tag, magic number, offset, size)] of the bytecode in an
+    archive (an open file), as the preamble lists it: in the archive's
+    order."""
     with zipfile.ZipFile(archive) as z:
         names = z.namelist()
     prefix, suffix = PYC.split("{}")
@@ -290,7 +303,8 @@ def bytecode_table(archive):
         if name.startswith(prefix) and name.endswith(suffix):
             at, size = stored_data(archive, name)
             archive.seek(at)
-            table.append((int.from_bytes(archive.read(4), "little"), at, size))
+            tag = name[len(prefix) : -len(suffix)]
+            table.append((tag, int.from_bytes(archive.read(4), "little"), at, size))
     return table
 
 

@@ -3235,7 +3235,8 @@ def is_image():
 # The bytecode the program carries, one file per Python version
 # (build.py); the launcher runs the one whose magic number is the running
 # interpreter's and leaves any other Python to compile the source.
-_PYC_PREFIX = "site-packages/__pycache__/hvtools.cpython-3"
+_SIGNATURE = "# hvtools: the Hyper-V guest helpers of FreeBSD, one multi-call program."
+_BYTECODE_LINE = "# bytecode for Python "
 
 
 def running_archive():
@@ -3247,16 +3248,31 @@ def running_archive():
 
 
 def carried_pythons(archive):
-    """The Python versions (3, N) whose bytecode archive carries, sorted."""
-    import zipfile
+    """The Python versions (3, N) whose bytecode archive carries, sorted, as
+    its preamble names them ("# bytecode for Python 3.9, 3.10")."""
+    for line in _preamble(archive):
+        if line.startswith(_BYTECODE_LINE):
+            versions = line[len(_BYTECODE_LINE) :].split(", ")
+            minors = [v[2:] for v in versions if v.startswith("3.")]
+            return sorted((3, int(n)) for n in minors if n.isdigit())
+    return []
 
+
+def _preamble(path):
+    # The comment lines at the head of the built program (build.py writes
+    # them), or [] for any other file: enough to know it without zipfile,
+    # whose import alone costs more than a read applet's whole start.
     try:
-        with zipfile.ZipFile(archive) as z:
-            names = z.namelist()
-    except (OSError, zipfile.BadZipFile):
+        with open(path, "rb") as f:
+            head = f.read(512)
+            f.seek(-22, 2)  # a zip file ends with its end of central directory
+            end = f.read(4)
+    except OSError:
         return []
-    minors = [n[len(_PYC_PREFIX) : -4] for n in names if n.startswith(_PYC_PREFIX)]
-    return sorted((3, int(m)) for m in minors if m.isdigit())
+    lines = head.decode("ascii", "replace").split("\n")
+    if lines[1:2] != [_SIGNATURE] or end != b"PK\x05\x06":
+        return []
+    return [line for line in lines if line.startswith("#")]
 
 
 def launcher_python():
@@ -3498,17 +3514,7 @@ def _own_archive(program):
 
 def is_hvtools_archive(path):
     """Is the file at this (real) path the built program?"""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError:
-        return False
-    import zipfile
-
-    if head != b"#!/bin/sh" or not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return "site-packages/hvtools.py" in archive.namelist()
+    return bool(_preamble(path))
 
 
 def _in_the_way(link, target):

@@ -135,7 +135,7 @@ def test_archive_carries_bytecode_for_each_python_found(dist):
     with open(dist / "hvtools", "rb") as f:
         table = build.bytecode_table(f)
     assert f.name and build.preamble(bytecode=table) in (dist / "hvtools").read_bytes()
-    assert len({magic for magic, _, _ in table}) == len(PYTHONS)
+    assert len({magic for _, magic, _, _ in table}) == len(PYTHONS)
 
 
 def test_finds_each_cpython_version_once_first_found_first(tmp_path, monkeypatch):
@@ -202,7 +202,7 @@ def test_a_python_without_bytecode_compiles_the_source(root, tmp_path):
         table = build.bytecode_table(f)
     data = pathlib.Path(program).read_bytes()
     shipped = build.preamble(bytecode=table)
-    unknown = build.preamble(bytecode=[(0, at, size) for _, at, size in table])
+    unknown = build.preamble(bytecode=[(tag, 0, at, n) for tag, _, at, n in table])
     with open(program, "wb") as f:
         f.write(unknown + data[len(shipped) :])
     imported, stdout = imports_of(program, root, sys.executable)
@@ -288,7 +288,7 @@ def launcher(dist, tmp_path):
     bindir = tmp_path / "local-bin"
     bindir.mkdir()
     shift = len(build.preamble(str(bindir), table)) - len(shipped)
-    moved = [(magic, at + shift, size) for magic, at, size in table]
+    moved = [(tag, magic, at + shift, n) for tag, magic, at, n in table]
     head = build.preamble(str(bindir), moved)
     program = tmp_path / "hvtools"
     program.write_bytes(head + archive[len(shipped) :])

@@ -3,6 +3,7 @@ example VM, and on the simulator after a VF bring-up."""
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import zipfile
@@ -400,11 +401,13 @@ def executable(path, text="#!/bin/sh\n"):
 
 
 def archive_with(tmp_path, *tags):
-    path = tmp_path / "hvtools"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("site-packages/hvtools.py", "")
-        for tag in tags:
-            z.writestr(f"site-packages/__pycache__/hvtools.{tag}.pyc", b"")
+    """A program as build.py makes it: the preamble naming the bytecode of
+    each cache tag, then a zip archive."""
+    path = tmp_path / f"hvtools-{'-'.join(tags)}"
+    with open(path, "wb") as f:
+        f.write(build.preamble(bytecode=[(tag, 0, 0, 0) for tag in tags]))
+        with zipfile.ZipFile(f, "w") as z:
+            z.writestr("site-packages/hvtools.py", "")
     return str(path)
 
 
@@ -414,6 +417,9 @@ def test_carried_pythons_are_read_from_the_archive(tmp_path):
     assert hvtools.carried_pythons(str(tmp_path / "missing")) == []
     (tmp_path / "text").write_text("not a zip\n")
     assert hvtools.carried_pythons(str(tmp_path / "text")) == []
+    cut = tmp_path / "truncated"  # the preamble, but no archive after it
+    cut.write_bytes(pathlib.Path(archive).read_bytes()[:600])
+    assert hvtools.carried_pythons(str(cut)) == []
 
 
 @pytest.mark.parametrize(
