@@ -286,7 +286,7 @@ def tag_order(tag):
 
 
 def tag_version(tag):
-    """"3.10" for the cache tag cpython-310."""
+    """ "3.10" for the cache tag cpython-310."""
     number = tag.rpartition("-")[2]
     return f"{number[0]}.{number[1:]}"
 
@@ -357,13 +357,23 @@ def ensure_dev_tools():
     python = os.path.join(VENV, "bin", "python")
     marker = os.path.join(VENV, ".hvtools-pins")
     pins = dev_requirements()
-    if read_marker(marker) != "\n".join(pins):
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, *pins], check=True)
-        with open(marker, "w") as f:
-            f.write("\n".join(pins))
+    # Two runs at once in a fresh clone (tests/stress.py) would both create
+    # .venv: the first holds a lock on the tree while it does, the other waits.
+    import fcntl
+
+    tree = os.open(HERE, os.O_RDONLY)
+    try:
+        fcntl.flock(tree, fcntl.LOCK_EX)
+        if read_marker(marker) != "\n".join(pins):
+            if not os.path.exists(python):
+                subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+            pip = [python, "-m", "pip", "install", "--quiet"]
+            pip.append("--disable-pip-version-check")
+            subprocess.run([*pip, *pins], check=True)
+            with open(marker, "w") as f:
+                f.write("\n".join(pins))
+    finally:
+        os.close(tree)
     os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
 
 
@@ -415,8 +425,10 @@ def test(pytest_args):
     """The checks CI runs: ruff lint, ruff format, then pytest."""
     os.chdir(HERE)
     for command in (
-        ["ruff", "check", "."],
-        ["ruff", "format", "--check", "."],
+        # No cache: whether an import is first-party depends on the tree
+        # (devd/ and tests/devd.py), which ruff's cache does not key on.
+        ["ruff", "check", "--no-cache", "."],
+        ["ruff", "format", "--no-cache", "--check", "."],
         ["pytest", *pytest_args],
     ):
         code = subprocess.run([sys.executable, "-m", *command], check=False).returncode

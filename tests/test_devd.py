@@ -4,10 +4,10 @@ devd.conf(5) parser, and the parser itself."""
 import os
 from types import SimpleNamespace
 
-import devd
 import pytest
 
 import build
+import devd
 import hvtools
 
 # The base system's two VF rules (/etc/devd/hyperv.conf), as devd sees them.

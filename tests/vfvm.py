@@ -4,9 +4,8 @@ it: shared by the VF bring-up and status tests."""
 import subprocess
 import sys
 
-import devd
-
 import build
+import devd
 from conftest import hv_env, wait_for_children
 
 LIBEXEC = "/usr/libexec/hyperv"
