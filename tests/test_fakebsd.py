@@ -899,6 +899,9 @@ def test_dhclient_runs_the_roots_dhclient_script_on_bound(sim, root):
     # The script, not the model, configures the interface.
     assert inet_lines(sim, "hn0") == []
     assert sim.dhclients().keys() == {"hn0"}
+    # dhclient.c bind_lease() writes the lease database itself, script or not.
+    lease = (root / "var/db/dhclient.leases.hn0").read_text().splitlines()
+    assert lease[2] == "  fixed-address 10.0.0.7;"
 
 
 def test_renew_runs_the_script_with_the_old_and_new_lease(sim, root):
