@@ -3303,10 +3303,8 @@ def python_version(path):
 
 def daemons_archive():
     """The program hv_kvp_daemon runs, as a path to open; else this one."""
-    real = resolve_in_root(f"{BASE_LIBEXEC}/{linked_applets()[0]}")
-    if real is not None and is_hvtools_archive(root_path(real)):
-        return root_path(real)
-    return running_archive()
+    daemon = f"{BASE_LIBEXEC}/{linked_applets()[0]}"
+    return real_path(daemon) if runs_hvtools(daemon) else running_archive()
 
 
 def bytecode_warnings(archive, python):
