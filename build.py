@@ -15,8 +15,10 @@
         leaves out the latter, for a FreeBSD port; --uninstall undoes it.
     python3 build.py demo
         build, then run the applets on the example VM in examples/.
-    python3 build.py test [PYTEST-ARGS]
-        ruff (lint and format) and the whole test suite.
+    python3 build.py test [--jobs N] [PYTEST-ARGS]
+        ruff (lint and format) and the whole test suite, split among N
+        pytest processes at once (default: one per CPU this process may
+        use), their outputs shown one after another, then the totals.
 
 The developer tools (pyproject.toml, extra "dev") are installed into .venv
 on first use, so a machine with only python3 and pip suffices.
@@ -421,7 +423,7 @@ def demo_commands():
     ]
 
 
-def test(pytest_args):
+def test(pytest_args, jobs=None):
     """The checks CI runs: ruff lint, ruff format, then pytest."""
     os.chdir(HERE)
     for command in (
@@ -429,12 +431,74 @@ def test(pytest_args):
         # (devd/ and tests/devd.py), which ruff's cache does not key on.
         ["ruff", "check", "--no-cache", "."],
         ["ruff", "format", "--no-cache", "--check", "."],
-        ["pytest", *pytest_args],
     ):
         code = subprocess.run([sys.executable, "-m", *command], check=False).returncode
         if code:
             return code
-    return 0
+    jobs = jobs or len(os.sched_getaffinity(0))
+    if jobs == 1:
+        argv = [sys.executable, "-m", "pytest", *pytest_args]
+        return subprocess.run(argv, check=False).returncode
+    return pytest_shards(pytest_args, jobs)
+
+
+# pytest's exit statuses (pytest.ExitCode): a shard that drew no test is no
+# failure while another shard ran some.
+PYTEST_OK, PYTEST_NO_TESTS = 0, 5
+_COUNTS = re.compile(r"(\d+) (passed|failed|errors?)\b")
+
+
+def pytest_shards(pytest_args, jobs):
+    """Run the suite as `jobs` pytest processes at once: tests/conftest.py
+    keeps every jobs-th test of the collection, starting at the shard's
+    index (HVTOOLS_TEST_SHARD=INDEX/JOBS).  A --junitxml report is written
+    per shard, then merged into the one asked for."""
+    report = next(
+        (a.split("=", 1)[1] for a in pytest_args if a.startswith("--junitxml=")),
+        None,
+    )
+    args = [a for a in pytest_args if not a.startswith("--junitxml=")]
+    shards = []
+    with tempfile.TemporaryDirectory(prefix="hvtools-test-") as work:
+        for index in range(jobs):
+            log = open(f"{work}/{index}.log", "w+")  # noqa: SIM115 (closed below)
+            argv = [sys.executable, "-m", "pytest", *args]
+            if report:
+                argv.append(f"--junitxml={work}/{index}.xml")
+            env = dict(os.environ, HVTOOLS_TEST_SHARD=f"{index}/{jobs}")
+            process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+            shards.append((process, log))
+        statuses = []
+        totals = {"passed": 0, "failed": 0}
+        for index, (process, log) in enumerate(shards):
+            statuses.append(process.wait())
+            log.seek(0)
+            output = log.read()
+            log.close()
+            print(f"---- pytest shard {index + 1} of {jobs} ----\n{output}", end="")
+            last = output.rstrip().rpartition("\n")[2]
+            for number, outcome in _COUNTS.findall(last):
+                key = "passed" if outcome == "passed" else "failed"
+                totals[key] += int(number)
+        if report:
+            merge_junit([f"{work}/{i}.xml" for i in range(jobs)], report)
+    print(f"tests: {totals['passed']} passed, {totals['failed']} failed", flush=True)
+    failures = [s for s in statuses if s not in (PYTEST_OK, PYTEST_NO_TESTS)]
+    if failures:
+        return failures[0]
+    return PYTEST_OK if PYTEST_OK in statuses else PYTEST_NO_TESTS
+
+
+def merge_junit(paths, target):
+    """One JUnit file of pytest's shape (testsuites > testsuite) holding the
+    test suites of every file of paths that exists."""
+    import xml.etree.ElementTree as ET
+
+    merged = ET.Element("testsuites")
+    for path in paths:
+        if os.path.exists(path):
+            merged.extend(ET.parse(path).getroot().iter("testsuite"))
+    ET.ElementTree(merged).write(target, encoding="utf-8", xml_declaration=True)
 
 
 def main(argv=None):
@@ -451,10 +515,13 @@ def main(argv=None):
     parser.add_argument("--prefix", default="/usr/local", help="install: prefix")
     parser.add_argument("--uninstall", action="store_true")
     parser.add_argument("--package", action="store_true", help="install: no base links")
+    parser.add_argument("--jobs", type=int, help="test: pytest processes at once")
     args, rest = parser.parse_known_args(argv)
     if args.command == "test":
         ensure_dev_tools()
-        return test(rest)
+        if args.jobs is not None and args.jobs < 1:
+            parser.error("--jobs takes a number >= 1")
+        return test(rest, args.jobs)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "install" and not args.destdir:

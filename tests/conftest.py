@@ -112,6 +112,19 @@ def check_no_process_left():
     assert not left, f"the test left processes running (now killed): {left}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under `build.py test`, each of JOBS pytest processes keeps every
+    JOBS-th test, from INDEX on (HVTOOLS_TEST_SHARD=INDEX/JOBS): a file's
+    slow tests are dealt out among them like the rest."""
+    shard = os.environ.get("HVTOOLS_TEST_SHARD")
+    if not shard:
+        return
+    index, jobs = (int(n) for n in shard.split("/"))
+    others = [item for n, item in enumerate(items) if n % jobs != index]
+    items[:] = items[index::jobs]
+    config.hook.pytest_deselected(items=others)
+
+
 @pytest.fixture(autouse=True)
 def no_process_outlives_its_test():
     yield
