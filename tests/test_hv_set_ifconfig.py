@@ -966,7 +966,8 @@ def test_several_ipv4_addresses(run, root, vm):
     # Each with the prefix the host gave, a further one of a subnet too
     # (in_addprefix(): net.inet.ip.no_same_prefix=0).
     assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/24", "10.0.1.7/24"]
-    assert [line for line in vm.ifconfig_text("hn0").splitlines() if "inet " in line] == [
+    lines = vm.ifconfig_text("hn0").splitlines()
+    assert [line for line in lines if line.startswith("\tinet ")] == [
         "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255",
         "\tinet 10.0.0.6 netmask 0xffffff00 broadcast 10.0.0.255",
         "\tinet 10.0.1.7 netmask 0xffffff00 broadcast 10.0.1.255",
