@@ -302,3 +302,21 @@ def test_on_a_vf_lagg_get_answers_for_hn0_and_a_set_reaches_the_lagg(vf_vm):
         vf_vm.root, ["/bin/sh", "/usr/libexec/hyperv/hv_get_dhcp_info", "hn0"]
     )
     assert (asked.returncode, asked.stdout) == (0, "Disabled\n")
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["printf 10.0.0.53", "printf '%0300d\\n' 0"],
+    ids=["no-newline", "300-bytes"],
+)
+def test_the_daemon_crashes_on_a_helper_line_without_its_newline(dhcp_vm, output):
+    # kvp_process_ipconfig_file(): fgets() into 256 bytes, then
+    # `x = strchr(p, '\n'); *x = '\0';` -- NULL when the line has no newline
+    # or fgets() cut it.  What the README says every helper must avoid.
+    helper = dhcp_vm.root / "usr/libexec/hyperv/hv_get_dns_info"
+    helper.unlink()
+    helper.write_text(f"{output}\n")
+    with dhcp_vm.daemon() as daemon:
+        with pytest.raises(AssertionError, match="closed the device"):
+            daemon.get_ip_info(dhcp_vm.mac("hn0"))
+        assert daemon.process.wait() == -11  # SIGSEGV
