@@ -294,14 +294,15 @@ def test_on_a_vf_lagg_get_answers_for_hn0_and_a_set_reaches_the_lagg(vf_vm):
             "gate_way": "",
             "dns_addr": "",
         }
+        # What the daemon would hear from the helper for hn0, had it an
+        # address: hn0's own configuration.
+        asked = freebsdsh.run(
+            vf_vm.root, ["/bin/sh", "/usr/libexec/hyperv/hv_get_dhcp_info", "hn0"]
+        )
+        assert (asked.returncode, asked.stdout) == (0, "Enabled\n")
         assert daemon.set_ip_info("hn0", **STATIC) == OK
     assert vf_vm.addresses("hn0") == []
     assert vf_vm.addresses("lagg0") == ["10.0.0.5/24"]
-    # What the daemon would hear from the helper for hn0: its configuration.
-    asked = freebsdsh.run(
-        vf_vm.root, ["/bin/sh", "/usr/libexec/hyperv/hv_get_dhcp_info", "hn0"]
-    )
-    assert (asked.returncode, asked.stdout) == (0, "Disabled\n")
 
 
 @pytest.mark.parametrize(
