@@ -250,7 +250,7 @@ open(const char *path, int flags, ...)
 		}
 		return (kvp_dev_fd);
 	}
-	if (flags & (O_CREAT | O_TMPFILE)) {
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
 		va_start(ap, flags);
 		mode = va_arg(ap, int);
 		va_end(ap);
