@@ -1209,7 +1209,7 @@ def is_dhcp_interface(env, ifname):
     return any(w.lower() in ("dhcp", "syncdhcp", "nosyncdhcp") for w in words)
 
 
-def dhclient_command(env, ifname, on=None):
+def dhclient_command(env, ifname, on=None, background=False):
     """The dhclient command line rc.d/dhclient start IF runs (FreeBSD 12.1
     libexec/rc/rc.d/dhclient dhclient_prestart, rc.subr run_rc_command):
     ${dhclient_program}, then dhclient_flags_IF, or when that is empty
@@ -1219,6 +1219,7 @@ def dhclient_command(env, ifname, on=None):
 
     IF's variables choose; dhclient runs on the interface on, when given:
     the lagg that carries IF's configuration (hyperv_vfup, hv_set_ifconfig).
+    background: -b whatever background_dhclient says (once).
 
     run_rc_command evals that line: it is read as sh text, its quotes
     removed.  A line the reader will not evaluate (an expansion, a
@@ -1229,14 +1230,26 @@ def dhclient_command(env, ifname, on=None):
     specific = _echoed(env.get(rc_ifvar(ifname, prefix="dhclient_flags_"), ""))
     if not flags:
         flags = specific or env.get("dhclient_flags", "")
-    background = env.get(rc_ifvar(ifname, prefix="background_dhclient_"))
-    if background is None:
-        background = _if_var_default(env.get("background_dhclient", ""), env)
-    if checkyesno(_echoed(background)):
+    background_dhclient = env.get(rc_ifvar(ifname, prefix="background_dhclient_"))
+    if background_dhclient is None:
+        background_dhclient = _if_var_default(env.get("background_dhclient", ""), env)
+    if background or checkyesno(_echoed(background_dhclient)):
         flags += " -b"
     line = f"{program} {flags} {on or ifname}"
     words = _sh_words(line)
     return words if words else [w for w in _words(line) if w]
+
+
+def is_syncdhcp_interface(env, ifname):
+    """network.subr's syncdhcpif: the first of SYNCDHCP or NOSYNCDHCP among
+    the words of the value decides, else synchronous_dhclient; never for an
+    interface of a family without addresses."""
+    if _is_family(ifname, _NO_ADDRESS_FAMILY):
+        return False
+    for word in _words(rc_ifconfig(env, ifname)):
+        if word.lower() in ("syncdhcp", "nosyncdhcp"):
+            return word.lower() == "syncdhcp"
+    return checkyesno(env.get("synchronous_dhclient", ""))
 
 
 def _echoed(value):
@@ -1422,7 +1435,6 @@ def parse_request(text):
         family.append((str(address), prefixlen))
     if not request.dhcp and not seen:
         raise _bad_request("DHCP=0 without an IP_ADDR")
-    request.inet = _alias_prefixes(ipaddress, request.inet)
     for entry in _request_list(fields, "GATEWAY"):
         gateway = _request_address(ipaddress, "GATEWAY", entry)
         if gateway.version == 4 and request.gateway is None:
@@ -1433,21 +1445,6 @@ def parse_request(text):
     if servers:
         request.dns = [str(_request_address(ipaddress, "DNS", s)) for s in servers]
     return request
-
-
-def _alias_prefixes(ipaddress, inet):
-    # FreeBSD wants one address of an IPv4 subnet with the subnet's netmask
-    # and every further one in it with a netmask of all ones (the Handbook,
-    # "Configuring IP aliases"); the host sends each with the subnet's.
-    subnets = []
-    result = []
-    for address, prefixlen in inet:
-        if any(ipaddress.IPv4Address(address) in subnet for subnet in subnets):
-            result.append((address, 32))
-        else:
-            subnets.append(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False))
-            result.append((address, prefixlen))
-    return result
 
 
 def _bad_request(message):
@@ -1796,7 +1793,7 @@ def plan_set_ifconfig(
     {interface: pidfile} of the dhclient processes running; earlier:
     {path: text} of the rc files' backups (PATH.bak), the configuration
     before hv_set_ifconfig last changed it; leases: {interface: address}
-    of the leases of the dhclients running; resolvconf: whether
+    of the lease each interface's lease database names; resolvconf: whether
     /sbin/resolvconf can be run; resolvconf_conf: /etc/resolvconf.conf or
     None.
 
@@ -1831,7 +1828,9 @@ def plan_set_ifconfig(
         if not running:
             # rc.d/dhclient: load_rc_config dhclient, then network.
             env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
-            plan.commands.append(dhclient_command(env, ifname, target))
+            # In the background: hv_kvp_daemon answers the host only once
+            # this returns, and the host gives up after 5 s (hv_kvp.c).
+            plan.commands.append(dhclient_command(env, ifname, target, True))
     else:
         removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
         foreign = _plan_routes(ipaddress, plan, request, routes)
@@ -2065,9 +2064,10 @@ def owned_addresses(texts, netif, ifname, earlier, leases):
 
     Static: what the rc files (texts, the netif chain) give IF now, or gave
     it in the configuration before hv_set_ifconfig last rewrote them (each
-    file that has a PATH.bak read as that backup).  Leased: the address of
-    each running dhclient's lease.  Everything else on the interface (CARP,
-    SLAAC, link-local addresses, a jail's alias) is someone else's.
+    file that has a PATH.bak read as that backup).  Leased: the address
+    each lease database names, whether its dhclient still runs or not (one
+    that died leaves its address behind).  Everything else on the interface
+    (CARP, SLAAC, link-local addresses, a jail's alias) is someone else's.
     """
     import ipaddress
 
@@ -2262,7 +2262,7 @@ def hv_set_ifconfig(args):
         routes=_default_routes(request),
         dhclients=dhclients,
         earlier=_read_backups(rc),
-        leases=_lease_addresses(dhclients),
+        leases=_lease_addresses((ifname, target)),
         resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
         resolvconf_conf=read_text(RESOLVCONF_CONF),
     )
@@ -2325,10 +2325,10 @@ def _read_backups(rc):
     return backups
 
 
-def _lease_addresses(dhclients):
-    # {interface: address} of the leases the running dhclients hold.
+def _lease_addresses(names):
+    # {interface: address} of the leases the interfaces' databases name.
     leases = {}
-    for name in dhclients:
+    for name in dict.fromkeys(names):
         address = parse_lease_address(read_text(DHCLIENT_LEASES.format(name)) or "")
         if address is not None:
             leases[name] = address
@@ -2859,7 +2859,10 @@ def lagg_config_commands(env, hn, lagg):
     if commands or aliases or dhcp:
         commands.append([IFCONFIG, lagg, "up"])
     if dhcp:
-        commands.append(dhclient_command(env, hn, lagg))
+        # As the original: only SYNCDHCP waits for the lease; devd runs
+        # one action at a time.
+        sync = is_syncdhcp_interface(env, hn)
+        commands.append(dhclient_command(env, hn, lagg, background=not sync))
     return commands + aliases
 
 

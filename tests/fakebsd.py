@@ -90,7 +90,13 @@ The model
   pid: N." "exiting.", exit 1), pid file written, link check ("IF: no link
   ........... giving up", exit 1, pid file left), PREINIT `ifconfig IF up`,
   interface lookup ("IF: not found"), then the lease set by set_lease() is
-  bound at once; -b or not, it returns at once.  Binding (BOUND) and
+  bound at once (a DHCP server that answers at once).  With no lease (no
+  server answers) a dhclient without -b stays in the foreground for the
+  dhclient.conf(5) timeout (scaled down: set_dhcp_timeout(), default
+  DHCP_TIMEOUT), without holding the state lock, then state_panic()'s notes,
+  the script's FAIL and go_daemon(): it returns 0, its process left
+  running; with -b it returns at once (the later FAIL of the daemon is not
+  modelled).  Binding (BOUND) and
   renew() (RENEW) are lease events: with an executable $ROOT/sbin/
   dhclient-script, dhclient runs it with the environment dhclient.c gives it
   (dhclient_script_env()), through tests/freebsdsh.py, after releasing the
@@ -130,6 +136,7 @@ Python API (same state, same lock; dicts returned are copies)
     add_slaac(interface, address_with_len)        "autoconf" in ifconfig
     set_lease(interface, address_with_len, router=None, dns=(), domain=None)
     start_dhclient(interface, pidfile="new"|"old") -> pid
+    set_dhcp_timeout(seconds)   how long a foreground dhclient waits
     renew(interface) -> dhclient-script's (status, stdout, stderr) or None
     add_process(pid, command)
     fail(command_prefix, stderr, status=1, times=None); clear_failures()
@@ -364,6 +371,7 @@ def default_state():
         "processes": {},
         "leases": {},
         "bound": {},
+        "dhcp_timeout": DHCP_TIMEOUT,
         "failures": [],
         "events": [],
         "log": [],
@@ -780,6 +788,7 @@ class Ctx:
         self.err = []
         self.mutating = True
         self.scripts = []  # dhclient-script runs, after the lock (env each)
+        self.panic = None  # seconds a foreground dhclient waits, after the lock
 
     def print(self, text=""):
         self.out.append(text + "\n")
@@ -1655,7 +1664,15 @@ def netstat_rows(k, inet6):
     """(destination, gateway, flags, netif) of a family, in the radix tree's
     order: the gateway routes, and what the kernel adds for each address of
     an up interface: a local host route through lo0 and a prefix route (a
-    loopback interface's IPv4 address gets a host route only)."""
+    loopback interface's IPv4 address gets a host route only).
+
+    A second IPv4 address of a prefix and mask already routed is taken
+    without a route of its own (sys/netinet/in.c in_addprefix(), with the
+    default net.inet.ip.no_same_prefix=0); when the address holding the
+    route goes, the next one of that prefix takes the route over
+    (in_scrubprefix()).  One row per prefix, the first address's, is that:
+    exact on one interface (the kernel's "first" is the first added, here
+    the first in interface order)."""
     full = 128 if inet6 else 32
     rows = {}
 
@@ -1722,9 +1739,11 @@ def prog_dhclient(ctx, args):
     removed).  The configured lease, if any, is bound at once (BOUND:
     ifconfig IF inet A netmask M broadcast B; route add default R when no
     default route leaves through another interface) and dhclient stays as
-    a fake process, with or without -b."""
+    a fake process, with or without -b.  Without a lease, one without -b
+    waits for the timeout first (state_panic())."""
     k = ctx.k
     pidfile = None
+    background = False
     while args and args[0].startswith("-") and len(args[0]) > 1:
         word = args.pop(0)
         j = 1
@@ -1740,6 +1759,7 @@ def prog_dhclient(ctx, args):
             if ch not in "bdqu":
                 ctx.warnx(f"illegal option -- {ch}")
                 dhclient_usage(ctx)
+            background = background or ch == "b"
             j += 1
     if len(args) != 1:
         dhclient_usage(ctx)
@@ -1776,6 +1796,16 @@ def prog_dhclient(ctx, args):
     lease = ctx.state["leases"].get(ifname)
     if lease:
         bind_lease(ctx, iface, "BOUND", lease)
+    elif not background:
+        # No DHCP server answers.  main() daemonises at once only with -b
+        # (dhclient.c:559-560, `if (immediate_daemon) go_daemon();`); else
+        # send_discover() calls state_panic() once the dhclient.conf(5)
+        # timeout has passed (dhclient.c:1259-1261), which notes its failure,
+        # runs the script with FAIL and only then go_daemon()s
+        # (dhclient.c:1430-1438): the foreground process returns 0 then.
+        ctx.panic = ctx.state["dhcp_timeout"]
+        if os.access(ctx.path(DHCLIENT_SCRIPT), os.X_OK):
+            ctx.scripts.append(dhclient_script_env(ifname, "FAIL", None))
     return 0
 
 
@@ -1800,6 +1830,15 @@ def bind_lease(ctx, iface, reason, lease):
 
 
 DHCLIENT_SCRIPT = "/sbin/dhclient-script"
+# dhclient.conf(5) timeout: 60 s (clparse.c read_client_conf()
+# top_level_config.timeout = 60), scaled down so that the suite stays fast;
+# FakeBSD.set_dhcp_timeout() sets it.
+DHCP_TIMEOUT = 0.2
+# state_panic()'s note()s; before go_daemon() note() writes each to stderr
+# too, followed by a newline (errwarn.c note()).
+DHCLIENT_PANIC = (
+    "No DHCPOFFERS received.\nNo working leases in persistent database - sleeping.\n\n"
+)
 # dhclient.c CLIENT_PATH: the whole environment starts with it.
 DHCLIENT_SCRIPT_PATH = "/usr/bin:/usr/sbin:/bin:/sbin"
 
@@ -2181,6 +2220,7 @@ def run_program(root, program, args):
             stdout = "".join(ctx.out)
             stderr = "".join(ctx.err)
         scripts = ctx.scripts
+        panic = ctx.panic
         state["log"].append(
             {
                 "argv": argv,
@@ -2193,6 +2233,11 @@ def run_program(root, program, args):
                 "time": time.monotonic(),
             }
         )
+    # A foreground dhclient waits for a DHCP server while nothing holds the
+    # lock: the rest of the system goes on meanwhile.
+    if panic is not None:
+        time.sleep(panic)
+        stderr += DHCLIENT_PANIC
     # dhclient runs its script while nothing holds the lock: the script's
     # ifconfig and route calls take it.  Its output goes where dhclient's
     # does before it daemonises; its exit status is not dhclient's.
@@ -2464,6 +2509,12 @@ class FakeBSD:
             with open(full, "w") as f:
                 f.write(f"{pid}\n")
             return pid
+
+    def set_dhcp_timeout(self, seconds):
+        """The dhclient.conf(5) timeout: how long a dhclient without -b
+        waits when no DHCP server answers (no set_lease())."""
+        with self._locked() as state:
+            state["dhcp_timeout"] = seconds
 
     def add_process(self, pid, command):
         with self._locked() as state:

@@ -15,12 +15,13 @@ The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
 * a scratch directory made into a FreeBSD-looking root by bind mounts:
   /etc, /sbin, /libexec, /var, /usr/sbin and /usr/local (where rc.subr
   finds local_startup's rc.conf.d) are the test root's own (the
-  simulator's programs in /sbin, what hvtools wrote in /etc); /usr/lib,
-  /usr/lib64 and /usr/libexec are this machine's, read-only; /bin and
-  /usr/bin hold this machine's programs (symbolic links into its /usr/bin,
-  mounted read-only at /.host) for the shell and the tools (cat, sed, cmp
+  simulator's programs in /sbin, what hvtools wrote in /etc); /usr/lib
+  and /usr/lib64 are this machine's, read-only; /bin, /usr/bin and
+  /usr/libexec hold this machine's entries (symbolic links into them,
+  mounted read-only at /.host): the shell and the tools (cat, sed, cmp
   ...) the scripts use, except where the test root has its own (the
-  simulator's pkill, pgrep, kill, netstat); /dev has null, zero and
+  simulator's pkill, pgrep, kill, netstat; /usr/libexec/hyperv, where
+  hv_kvp_daemon finds its helpers); /dev has null, zero and
   urandom only; the Python running the simulator and the tests directory
   are there read-only at their own paths, so that the simulator's programs
   run inside;
@@ -35,6 +36,7 @@ bash lacks.  The shims are the test's; the FreeBSD files are never edited.
 Only root can do this (unshare, mount, chroot); run() raises otherwise.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -60,8 +62,9 @@ FREEBSD = _freebsd_tree()
 
 # What a test root lends the scratch tree, and what this machine lends it.
 FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin", "usr/local")
-FROM_HOST = ("usr/lib", "usr/lib64", "usr/libexec")
-MERGED = ("bin", "usr/bin")  # this machine's programs, or the root's own
+FROM_HOST = ("usr/lib", "usr/lib64")
+# This machine's entries, or the root's own (files; usr/libexec: directories).
+MERGED = ("bin", "usr/bin", "usr/libexec")
 DEVICES = ("null", "zero", "urandom")
 
 # Builtins of FreeBSD's sh (bin/sh/var.c setvarcmd) that bash lacks;
@@ -157,6 +160,40 @@ def run(root, argv, env=None, input=None, timeout=120, binds=()):
     exactly env (default: PATH only, FreeBSD's _PATH_STDPATH); binds: more
     directories of this machine to show read-only at their own paths (a
     built hvtools).  Returns a subprocess.CompletedProcess, text output."""
+    with _tree(root, argv, env, binds) as command:
+        return subprocess.run(
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=HOST_ENV,
+        )
+
+
+@contextlib.contextmanager
+def started(root, argv, env=None, binds=(), **popen):
+    """run()'s tree and command, left running for the with block (a daemon):
+    yields its subprocess.Popen (popen: its keyword arguments, pass_fds,
+    stderr ...).  The command is exec()ed all the way, so the Popen's pid is
+    argv's own process.  At the end of the block it is killed if it still
+    runs, and reaped."""
+    with _tree(root, argv, env, binds) as command:
+        process = subprocess.Popen(command, env=HOST_ENV, **popen)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+@contextlib.contextmanager
+def _tree(root, argv, env, binds):
+    # The scratch tree, and the command that enters it and runs argv.
     check_root()
     root = os.path.abspath(str(root))
     if env is None:
@@ -165,19 +202,11 @@ def run(root, argv, env=None, input=None, timeout=120, binds=()):
     try:
         binds = _prepare(scratch, root, [str(b) for b in binds])
         assignments = [f"{k}={v}" for k, v in env.items()]
-        command = [
+        yield [
             "unshare", "-m", "-n", "-u", "--propagation", "private",
             "/bin/bash", "-c", SETUP, "setup", scratch, root, *binds, "--",
             "/usr/bin/env", "-i", *assignments, *argv,
         ]  # fmt: skip
-        return subprocess.run(
-            command,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
     finally:
         # The binds lived in the namespace only: here the tree is plain
         # empty directories and files of ours.
@@ -213,6 +242,13 @@ def _prepare(scratch, root, extra):
             os.symlink(os.readlink(host), os.path.join(scratch, top))
         elif os.path.isdir(host):
             mount_point(top, host, "ro")
+    # The root's own programs (the simulator's netstat in /usr/bin) hide
+    # this machine's of the same name in /bin too (Linux's /bin/netstat):
+    # FreeBSD has one of each, whichever PATH looks in first.
+    programs = set()
+    for rel in ("bin", "usr/bin"):
+        own = os.path.join(root, rel)
+        programs.update(os.listdir(own) if os.path.isdir(own) else ())
     for rel in MERGED:
         host = os.path.realpath("/" + rel)
         if not os.path.isdir(os.path.join(scratch, f".host{host}")):
@@ -220,12 +256,23 @@ def _prepare(scratch, root, extra):
         merged = os.path.join(scratch, rel)
         os.makedirs(merged)
         for entry in os.listdir(host):
-            os.symlink(f"/.host{host}/{entry}", os.path.join(merged, entry))
+            # A link through this machine's /etc (/usr/bin/awk ->
+            # /etc/alternatives/awk) would lead into the root's: resolved.
+            real = os.path.realpath(os.path.join(host, entry))
+            if os.path.dirname(real) != host:
+                real = os.path.join(host, entry)
+            if rel == "usr/libexec" or entry not in programs:
+                os.symlink(f"/.host{real}", os.path.join(merged, entry))
         own = os.path.join(root, rel)
         for entry in os.listdir(own) if os.path.isdir(own) else ():
-            if os.path.isfile(os.path.join(own, entry)):
-                os.unlink(os.path.join(merged, entry))
-                mount_point(f"{rel}/{entry}", os.path.join(own, entry), "rw", False)
+            path = os.path.join(own, entry)
+            is_dir = rel == "usr/libexec"
+            if os.path.isdir(path) if is_dir else os.path.isfile(path):
+                if os.path.lexists(os.path.join(merged, entry)):
+                    os.unlink(os.path.join(merged, entry))
+                mount_point(f"{rel}/{entry}", path, "rw", is_dir)
+        if rel == "usr/libexec":
+            continue
         # /bin/sh: the wrapper below.
         if os.path.lexists(os.path.join(merged, "sh")):
             os.unlink(os.path.join(merged, "sh"))

@@ -133,7 +133,8 @@ def test_static_ipv4(live, tmp_path):
             IP_ADDR="10.0.0.4;10.0.0.5;10.0.2.4", SUBNET="24;24;24",
             GATEWAY="10.0.0.1")  # fmt: skip
     state = check_boot_agrees(tmp_path, sim)
-    assert state["hn0"] == ["10.0.0.4/24", "10.0.0.5/32", "10.0.2.4/24"]
+    # each with its own /24, live and at boot (in_addprefix())
+    assert state["hn0"] == ["10.0.0.4/24", "10.0.0.5/24", "10.0.2.4/24"]
     assert state["default"] == [("inet", "10.0.0.1", "hn0")]
 
 

@@ -7,6 +7,7 @@ directly as subprocesses.  Expected texts are FreeBSD's (see fakebsd.py).
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -967,6 +968,107 @@ def test_freebsds_dhclient_script_binds_through_the_simulator(sim, root):
     assert (root / "var/run/resolvconf/interfaces/hn0").read_text() == (
         "nameserver 10.0.0.53\n"
     )
+
+
+def timed(function, *args):
+    """(elapsed seconds, what function returned)."""
+    start = time.monotonic()
+    result = function(*args)
+    return time.monotonic() - start, result
+
+
+def test_dhclient_without_b_waits_for_the_timeout_when_no_server_answers(sim, root):
+    # dhclient.c main() daemonises at once only with -b; else send_discover()
+    # calls state_panic() after the dhclient.conf(5) timeout, which notes,
+    # runs the script with FAIL and go_daemon()s: the foreground returns.
+    sim.add_interface("hn0", up=False)
+    install_recording_script(root)
+    sim.set_dhcp_timeout(1.5)
+    elapsed, done = timed(run, root, "dhclient", "hn0")
+    assert elapsed >= 1.5
+    assert done == (0, "", fakebsd.DHCLIENT_PANIC)
+    assert done[2] == (
+        "No DHCPOFFERS received.\n"
+        "No working leases in persistent database - sleeping.\n\n"
+    )
+    assert recorded_env(root, "FAIL", "hn0") == {
+        "PATH": "/usr/bin:/usr/sbin:/bin:/sbin",
+        "interface": "hn0",
+        "reason": "FAIL",
+    }
+    # the daemon keeps trying (state_init() after retry_interval)
+    assert sim.dhclients().keys() == {"hn0"}
+    assert sim.interface("hn0")["up"] is True
+
+
+def test_dhclient_b_and_a_lease_return_at_once(sim, root):
+    sim.add_interface("hn0")
+    sim.add_interface("hn1")
+    install_recording_script(root)
+    sim.set_dhcp_timeout(10)
+    # -b: go_daemon() before the first DHCPDISCOVER (dhclient.c main())
+    elapsed, done = timed(run, root, "dhclient", "-b", "hn0")
+    assert (done, elapsed < 5) == ((0, "", ""), True)
+    assert not (root / "var/run/script.FAIL.hn0").exists()
+    # a server that answers: bind_lease() go_daemon()s as soon as it binds
+    sim.set_lease("hn1", "10.1.0.7/24")
+    elapsed, done = timed(run, root, "dhclient", "hn1")
+    assert (done, elapsed < 5) == ((0, "", ""), True)
+    assert sim.dhclients().keys() == {"hn0", "hn1"}
+
+
+def test_a_waiting_dhclient_does_not_hold_the_simulator(sim, root):
+    sim.add_interface("hn0", up=False)
+    sim.add_interface("hn1")
+    sim.set_dhcp_timeout(10)
+    waiting = subprocess.Popen(
+        [str(root / "sbin/dhclient"), "hn0"],
+        env={},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # The process appears when dhclient's locked part is over; the wait
+        # comes after it.
+        deadline = time.monotonic() + 5
+        while "hn0" not in sim.dhclients():
+            assert time.monotonic() < deadline
+        elapsed, done = timed(run, root, "ifconfig", "hn1", "inet", "10.1.0.4/24")
+        assert (done, elapsed < 5) == ((0, "", ""), True)
+        assert waiting.poll() is None
+    finally:
+        waiting.kill()
+        waiting.communicate()
+
+
+def ipv4_net_rows(root):
+    rows = [line.split() for line in run(root, "netstat", "-rn", "-4")[1].splitlines()]
+    return [row[:4] for row in rows if row[:1] and row[0].startswith("10.")]
+
+
+def test_same_prefix_addresses(hn0, root):
+    # sys/netinet/in.c in_addprefix(): with net.inet.ip.no_same_prefix=0
+    # (the default) a second address of a routed prefix and mask is taken
+    # with its mask, without a prefix route of its own.
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.5/24", "alias") == (0, "", "")
+    assert inet_lines(hn0, "hn0") == [
+        "inet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255",
+        "inet 10.0.0.5 netmask 0xffffff00 broadcast 10.0.0.255",
+    ]
+    assert ipv4_net_rows(root) == [
+        ["10.0.0.0/24", "link#2", "U", "hn0"],
+        ["10.0.0.4", "link#2", "UHS", "lo0"],
+        ["10.0.0.5", "link#2", "UHS", "lo0"],
+    ]
+    # in_scrubprefix(): the prefix route moves to the address left.
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.4", "-alias") == (0, "", "")
+    assert inet_lines(hn0, "hn0") == [
+        "inet 10.0.0.5 netmask 0xffffff00 broadcast 10.0.0.255"
+    ]
+    assert ipv4_net_rows(root) == [
+        ["10.0.0.0/24", "link#2", "U", "hn0"],
+        ["10.0.0.5", "link#2", "UHS", "lo0"],
+    ]
 
 
 def test_pkill_pidfile(sim, root):

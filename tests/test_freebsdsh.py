@@ -99,3 +99,22 @@ def test_only_root_may_run_it(root, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(freebsdsh.NotRoot):
         sh(root, "true")
+
+
+def test_usr_libexec_hyperv_and_the_root_programs_are_the_roots_own(root):
+    # hv_kvp_daemon runs `sh /usr/libexec/hyperv/NAME` and, with rc(8)'s
+    # PATH (/bin first), `netstat -rn | grep IF | awk ...`: the root's
+    # helpers, the simulator's netstat (not this machine's /bin/netstat),
+    # and an awk that works though this machine reaches it through its
+    # /etc/alternatives.
+    fakebsd.FakeBSD(str(root)).install()
+    (root / "usr/libexec/hyperv/helper").write_text("echo helper\n")
+    done = sh(
+        root,
+        "sh /usr/libexec/hyperv/helper; ls /usr/libexec | grep -c .;"
+        " netstat -rn | awk '/^127/ {print $1}'",
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "helper"
+    assert int(lines[1]) > 1  # this machine's entries are there too
+    assert lines[2:] == ["127.0.0.1"]

@@ -7,6 +7,7 @@ import random
 import shutil
 import socket
 import tempfile
+import time
 
 import pytest
 
@@ -59,12 +60,12 @@ def parse(**fields):
         (
             {"IP_ADDR": "10.1.0.4;10.1.0.5", "SUBNET": "255.255.255.0;255.255.0.0"},
             "inet",
-            [("10.1.0.4", 24), ("10.1.0.5", 32)],
+            [("10.1.0.4", 24), ("10.1.0.5", 16)],
         ),
         (
             {"IP_ADDR": "10.1.0.4;10.2.0.5;10.1.0.6", "SUBNET": "24;16;24"},
             "inet",
-            [("10.1.0.4", 24), ("10.2.0.5", 16), ("10.1.0.6", 32)],
+            [("10.1.0.4", 24), ("10.2.0.5", 16), ("10.1.0.6", 24)],
         ),
         (
             {"IP_ADDR": "10.1.0.5;10.1.0.4", "SUBNET": "32;24"},
@@ -375,13 +376,13 @@ def test_plan_several_addresses_become_aliases_without_gaps():
     )
     assert new_text(p) == (
         'ifconfig_hn1="inet 10.1.0.4/24"\n'
-        'ifconfig_hn1_alias0="inet 10.1.0.5/32"\n'
+        'ifconfig_hn1_alias0="inet 10.1.0.5/24"\n'
         'ifconfig_hn1_alias1="inet6 2001:db8:1::5/64"\n'
         'defaultrouter="10.1.0.1"\n'
         'ifconfig_hn1_ipv6="inet6 2001:db8:1::4/64"\n'
     )
     assert commands(p) == [
-        "ifconfig hn1 inet 10.1.0.5/32 alias",
+        "ifconfig hn1 inet 10.1.0.5/24 alias",
         "ifconfig hn1 inet6 2001:db8:1::5/64 alias",
     ]
 
@@ -426,7 +427,7 @@ def test_plan_static_to_dhcp():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient hn1",
+        "dhclient -b hn1",
     ]
     assert new_text(p) == (
         'ifconfig_hn1="DHCP"\n'
@@ -443,11 +444,11 @@ def test_plan_dhcp_again_keeps_the_lease_and_the_mode():
     assert (p.commands, p.files) == ([], {})
 
 
-def test_plan_dhclient_as_rc_d_dhclient_starts_it():
-    # -b from background_dhclient only, not from SYNCDHCP/synchronous_dhclient
-    # (rc.d/dhclient's dhclient_prestart; tested against it below).
-    rc = {"/etc/rc.conf": 'ifconfig_hn1="NOSYNCDHCP"\nsynchronous_dhclient=NO\n'}
-    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient hn1"
+def test_plan_dhclient_as_rc_d_dhclient_starts_it_in_the_background():
+    # rc.d/dhclient's command line (dhclient_prestart; tested against it
+    # below), always with -b, once: hv_kvp_daemon waits for hv_set_ifconfig.
+    rc = {"/etc/rc.conf": 'ifconfig_hn1="SYNCDHCP"\nsynchronous_dhclient=YES\n'}
+    assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -b hn1"
     rc = {
         "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
         'background_dhclient_hn1="YES"\ndhclient_flags="-q"\n'
@@ -962,11 +963,18 @@ def test_several_ipv4_addresses(run, root, vm):
         hn0_request(IP_ADDR="10.0.0.4;10.0.0.6;10.0.1.7", SUBNET="24;24;255.255.255.0"),
     )
     assert result.returncode == 0, result.stderr
-    # A further address in a subnet already there is a /32 alias on FreeBSD.
-    assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/32", "10.0.1.7/24"]
+    # Each with the prefix the host gave, a further one of a subnet too
+    # (in_addprefix(): net.inet.ip.no_same_prefix=0).
+    assert addresses(vm, "hn0") == ["10.0.0.4/24", "10.0.0.6/24", "10.0.1.7/24"]
+    lines = vm.ifconfig_text("hn0").splitlines()
+    assert [line for line in lines if line.startswith("\tinet ")] == [
+        "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255",
+        "\tinet 10.0.0.6 netmask 0xffffff00 broadcast 10.0.0.255",
+        "\tinet 10.0.1.7 netmask 0xffffff00 broadcast 10.0.1.255",
+    ]
     env = rc_env(root)
     assert env["ifconfig_hn0"] == "inet 10.0.0.4/24"
-    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/32"
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
     assert env["ifconfig_hn0_alias1"] == "inet 10.0.1.7/24"
     assert "ifconfig_hn0_alias2" not in env
 
@@ -984,12 +992,12 @@ def test_mixed_ipv4_and_ipv6(run, root, vm):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "hn0: static 10.0.0.5/24 10.0.0.6/32 2001:db8::5/64 2001:db8::6/64"
+        "hn0: static 10.0.0.5/24 10.0.0.6/24 2001:db8::5/64 2001:db8::6/64"
         " gw 10.0.0.254 2001:db8::1 dns 2\n"
     )
     assert addresses(vm, "hn0") == [
         "10.0.0.5/24",
-        "10.0.0.6/32",
+        "10.0.0.6/24",
         "2001:db8::5/64",
         "2001:db8::6/64",
     ]
@@ -1002,7 +1010,7 @@ def test_mixed_ipv4_and_ipv6(run, root, vm):
         "inet 10.0.0.5/24",
         "inet6 2001:db8::5/64",
     )
-    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/32"
+    assert env["ifconfig_hn0_alias0"] == "inet 10.0.0.6/24"
     assert env["ifconfig_hn0_alias1"] == "inet6 2001:db8::6/64"
     assert (env["defaultrouter"], env["ipv6_defaultrouter"]) == (
         "10.0.0.254",
@@ -1097,6 +1105,36 @@ def test_static_to_dhcp(run, root, vm):
     )
     assert again.stdout == "hn0: DHCP (unchanged)\n"
     assert (files(root), len(vm.mutating_calls())) == (before, mutations)
+
+
+def test_dhcp_is_answered_at_once_with_no_dhcp_server(run, root, vm):
+    # hv_kvp_daemon answers the host only when hv_set_ifconfig returns, and
+    # the host gives up after 5 s (hv_kvp.c); a foreground dhclient with no
+    # server would wait for its dhclient.conf timeout (60 s by default).
+    vm.set_dhcp_timeout(10)
+    request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    start = time.monotonic()
+    result = set_ip(run, root, request)
+    elapsed = time.monotonic() - start
+    assert (result.returncode, result.stdout) == (0, "hn0: DHCP\n"), result.stderr
+    assert elapsed < 2
+    assert ["dhclient", "-b", "hn0"] in [c["argv"] for c in vm.calls()]
+    assert list(vm.dhclients()) == ["hn0"]
+
+
+def test_static_replaces_the_lease_of_a_dhclient_that_died(run, root, vm):
+    # Its address stays on the interface and its lease database names it:
+    # DHCP's, not someone else's, whether dhclient runs or not.
+    (root / "etc/rc.conf").write_text('ifconfig_hn1="DHCP"\n')
+    vm.set_lease("hn1", "10.1.0.50/24")
+    assert run_sim(root, "/sbin/dhclient", "hn1") == 0
+    pidfile = "/var/run/dhclient/dhclient.hn1.pid"
+    assert run_sim(root, "/bin/pkill", "-F", pidfile, "dhclient") == 0
+    assert (vm.dhclients(), addresses(vm, "hn1")) == ({}, ["10.1.0.50/24"])
+    result = set_ip(run, root, request_text(IP_ADDR="10.1.0.9", GATEWAY="", DNS=""))
+    assert result.returncode == 0, result.stderr
+    assert addresses(vm, "hn1") == ["10.1.0.9/24"]
+    assert (root / "etc/rc.conf").read_text() == 'ifconfig_hn1="inet 10.1.0.9/24"\n'
 
 
 def test_dns_change_only(run, root, vm):
@@ -1299,7 +1337,8 @@ def test_dhclient_reads_what_rc_d_dhclient_reads(run, root, vm):
 
 def dhclient_both_ways(run, root, files, argv):
     """Start dhclient on hn0 with hv_set_ifconfig, then with rc.d/dhclient:
-    both must run argv (the logged words)."""
+    rc.d/dhclient must run argv (the logged words), hv_set_ifconfig the
+    same in the background (-b, once)."""
     freebsdsh.install_rc(root)
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -1313,11 +1352,12 @@ def dhclient_both_ways(run, root, files, argv):
     request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
     result = set_ip(run, root, request)
     assert result.returncode == 0, result.stderr
-    assert logged_dhclients(root) == [argv]
+    background = argv if "[-b]" in argv else argv.replace("[hn0]", "[-b][hn0]")
+    assert logged_dhclients(root) == [background]
     # What devd's LINK_UP (and rc.d/netif for SYNCDHCP) runs.
     done = freebsdsh.run(root, ["/etc/rc.d/dhclient", "start", "hn0"])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert logged_dhclients(root) == [argv, argv]
+    assert logged_dhclients(root) == [background, argv]
 
 
 def install_logging_resolvconf(root):
@@ -1684,7 +1724,7 @@ def test_plan_keeps_what_is_not_ours():
     # a CARP address rc.conf knows is still carp(4)'s
     rc = {"/etc/rc.conf": 'ifconfig_hn1_alias0="inet vhid 1 10.1.0.100/24"\n'}
     assert commands(plan({"DHCP": "1", "IP_ADDR": "", "SUBNET": ""}, rc=rc,
-                         ifconfig=ifconfig)) == ["dhclient hn1"]  # fmt: skip
+                         ifconfig=ifconfig)) == ["dhclient -b hn1"]  # fmt: skip
 
 
 def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
@@ -1697,7 +1737,7 @@ def test_plan_dhcp_without_dhclient_removes_only_rc_conf_addresses():
     assert commands(p) == [
         "ifconfig hn1 inet 10.1.0.4 -alias",
         "ifconfig hn1 inet6 2001:db8:1::4 -alias",
-        "dhclient hn1",
+        "dhclient -b hn1",
     ]
 
 
@@ -1752,7 +1792,7 @@ def test_dhcp_without_dhclient_keeps_what_is_not_ours(run, root, vm):
     assert addresses(vm, "hn0") == ["10.0.0.100/24", "10.0.0.50/32"]
     assert [c["argv"] for c in vm.mutating_calls()[mark:]] == [
         ["ifconfig", "hn0", "inet", "10.0.0.4", "-alias"],
-        ["dhclient", "hn0"],
+        ["dhclient", "-b", "hn0"],
     ]
 
 

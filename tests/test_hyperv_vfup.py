@@ -1,5 +1,7 @@
 """hyperv_vfup: the planners (pure) and the applet on the simulator."""
 
+import time
+
 import pytest
 from vfvm import VM
 
@@ -90,8 +92,18 @@ def test_link_local(address, expected):
             [[IF, "lagg0", "up"], ["/sbin/dhclient", "lagg0"]],
         ),
         (
+            # the original's split: only SYNCDHCP (network.subr syncdhcpif)
+            # waits for the lease
             {"ifconfig_hn0": "DHCP"},
+            [[IF, "lagg0", "up"], ["/sbin/dhclient", "-b", "lagg0"]],
+        ),
+        (
+            {"ifconfig_hn0": "DHCP", "synchronous_dhclient": "YES"},
             [[IF, "lagg0", "up"], ["/sbin/dhclient", "lagg0"]],
+        ),
+        (
+            {"ifconfig_hn0": "DHCP", "background_dhclient": "YES"},
+            [[IF, "lagg0", "up"], ["/sbin/dhclient", "-b", "lagg0"]],
         ),
         (
             # dhclient as rc.d/dhclient starts it, with hn0's variables.
@@ -147,7 +159,7 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet6", "-ifdisabled"],
                 [IF, "lagg0", "inet6", "2001:db8::4/64"],
                 [IF, "lagg0", "up"],
-                ["/sbin/dhclient", "lagg0"],
+                ["/sbin/dhclient", "-b", "lagg0"],
             ],
         ),
         (
@@ -291,6 +303,28 @@ def test_e2e_background_dhcp_and_an_old_style_pid_file(vm):
     )
     assert ["dhclient", "-b", "lagg0"] in vm.mutations_since(mark)
     assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+@pytest.mark.parametrize("word", ["DHCP", "SYNCDHCP"])
+def test_e2e_only_syncdhcp_waits_for_the_lease(vm, word):
+    # devd runs one action at a time: an async DHCP must not hold it for
+    # dhclient's timeout when no DHCP server answers.
+    timeout = 10 if word == "DHCP" else 2
+    vm.rc_conf(f'ifconfig_hn0="{word}"\n')
+    vm.sim.set_dhcp_timeout(timeout)
+    bring_vf_up(vm)
+    mark = len(vm.sim.calls())
+    start = time.monotonic()
+    result = vm.applet("hyperv_vfup", "hn0")
+    elapsed = time.monotonic() - start
+    assert (result.returncode, result.stderr) == (0, "")
+    dhclient = ["dhclient", "-b", "lagg0"] if word == "DHCP" else ["dhclient", "lagg0"]
+    assert dhclient in vm.mutations_since(mark)
+    assert list(vm.sim.dhclients()) == ["lagg0"]
+    if word == "DHCP":
+        assert elapsed < 2
+    else:
+        assert elapsed >= timeout
 
 
 def test_e2e_a_stale_pid_file_never_gets_another_process_killed(vm):

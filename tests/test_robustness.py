@@ -894,11 +894,12 @@ def test_robustness_read_only_image(dist):
         top = os.path.join(work, "root")
         sim = make_vm(top)
         sim.add_vf("hn0", "mce0")
-        for name in fakebsd.PROGRAMS:  # the simulator, run by that user's Python
+        # The simulator, run by that user's Python from a copy of its own:
+        # the checkout may be where that user cannot go (a 0700 home).
+        simulator = shutil.copy2(fakebsd.__file__, os.path.join(work, "fakebsd.py"))
+        for name in fakebsd.PROGRAMS:
             with open(os.path.join(top, name), "w") as f:
-                f.write(
-                    f'#!/bin/sh\nexec {python} -I -S {fakebsd.__file__} "$0" "$@"\n'
-                )
+                f.write(f'#!/bin/sh\nexec {python} -I -S {simulator} "$0" "$@"\n')
         with open(os.path.join(top, "etc/rc.conf.local"), "a") as f:
             f.write('ifconfig_hn1="DHCP"\n')
         place_request(top, hostile_free_request(ip="10.0.0.7"))
@@ -911,6 +912,17 @@ def test_robustness_read_only_image(dist):
                 for name in names:
                     os.chown(os.path.join(directory, name), uid, uid)
         make_read_only(work, kernel)
+        # The writers must fail for the read-only image, not for a simulator
+        # that user cannot run.
+        assert (
+            subprocess.run(
+                [os.path.join(top, "sbin/ifconfig"), "hn0"],
+                capture_output=True,
+                user=uid if as_root else None,
+                check=False,
+            ).returncode
+            == 0
+        )
         before = snapshot(work)
         strays = owned_by(uid) if as_root else set()
         readers = [
