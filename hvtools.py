@@ -2985,6 +2985,279 @@ def format_status(rows):
     )
 
 
+# The boot preview: what rc(8) configures at the next boot, read from rc.conf
+# alone (network.subr's ifconfig_up and ifalias, rc.d/routing, resolvconf).
+
+_BOOT_SUFFIXES = ("_ipv6", "_aliases", "_name", "_descr")
+# Names whose assignments configure the network at boot: a statement the
+# reader skips on a line that names one may change what boots.
+_NETWORK_NAMES = (
+    "ifconfig_", "ipv4_addrs_", "ipv6_", "defaultrouter", "network_interfaces",
+    "cloned_interfaces", "static_routes", "route_", "synchronous_dhclient",
+    "rc_conf_files", "vlans_", "create_args_",
+)  # fmt: skip
+
+
+def boot_interfaces(env, live=()):
+    """The interfaces rc.conf configures (ifconfig_IF, ifconfig_IF_ipv6,
+    ifconfig_IF_aliasN, ipv4_addrs_IF), then those of live (the hn(4) of a
+    running system) it does not name; loopbacks left out."""
+    names = []
+    for var in env:
+        if var.startswith("ipv4_addrs_"):
+            name = var[len("ipv4_addrs_") :]
+        elif var.startswith("ifconfig_") and var != "ifconfig_DEFAULT":
+            name = var[len("ifconfig_") :]
+            for suffix in _BOOT_SUFFIXES:
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+            head, _, number = name.rpartition("_alias")
+            if head and number.isdigit():
+                name = head
+        else:
+            continue
+        if valid_ifname(name) and not _is_family(name, ("lo",)):
+            names.append(name)
+    return list(dict.fromkeys([*names, *live]))
+
+
+def boot_preview(netif, routing, *, resolvconf_conf, resolv, resolvconf, live=()):
+    """The "boot" of hvtools status: {"interfaces": [{"name", "mode",
+    "inet", "inet6", "accept_rtadv"}], "defaultrouter",
+    "ipv6_defaultrouter", "nameservers"}.
+
+    netif and routing: the variables of load_rc_conf() for those services;
+    resolvconf_conf, resolv: the texts of /etc/resolvconf.conf and
+    /etc/resolv.conf (or None); resolvconf: whether /sbin/resolvconf can
+    run; live: interfaces the running system has, shown unconfigured too.
+    """
+    import ipaddress
+
+    interfaces = []
+    for name in boot_interfaces(netif, live):
+        found = {"inet": [], "inet6": []}
+        groups = [ifconfig_args(netif, name)]
+        ipv6 = ifconfig_args(netif, name, "_ipv6")
+        if ipv6 and _is_ipv6(ipv6[0].partition("/")[0]):
+            ipv6.insert(0, "inet6")  # network.subr's backward compatibility
+        groups += [ipv6, *_boot_aliases(netif, name)]
+        for args in groups:
+            family, address = _boot_address(ipaddress, args)
+            if address and address not in found[family]:
+                found[family].append(address)
+        interfaces.append(
+            {
+                "name": name,
+                "mode": _boot_mode(netif, name, any(groups)),
+                "inet": found["inet"],
+                "inet6": found["inet6"],
+                "accept_rtadv": _accepts_rtadv(netif, name),
+            }
+        )
+    if resolvconf and resolvconf_enabled(resolvconf_conf):
+        conf = rc_evaluate(rc_parsed(resolvconf_conf or "")[0], {})
+        servers = [w for w in _words(conf.get("name_servers", "")) if w]
+    else:
+        servers = []
+    return {
+        "interfaces": interfaces,
+        "defaultrouter": _boot_router(routing.get("defaultrouter")),
+        "ipv6_defaultrouter": _boot_router(routing.get("ipv6_defaultrouter")),
+        "nameservers": servers or parse_nameservers(resolv or ""),
+    }
+
+
+def _boot_mode(env, ifname, configured):
+    # network.subr: dhcpif, then syncdhcpif (SYNCDHCP, NOSYNCDHCP, else
+    # synchronous_dhclient).
+    if is_dhcp_interface(env, ifname):
+        for word in _words(rc_ifconfig(env, ifname)):
+            if word.lower() in ("syncdhcp", "nosyncdhcp"):
+                return "SYNCDHCP" if word.lower() == "syncdhcp" else "DHCP"
+        return "SYNCDHCP" if checkyesno(env.get("synchronous_dhclient", "")) else "DHCP"
+    return "static" if configured else "none"
+
+
+def _boot_aliases(env, ifname):
+    # network.subr's ifalias_af_common: ipv4_addrs_IF (each "inet A"), then
+    # ifconfig_IF_aliases and the ifconfig_IF_aliasN, split at each family
+    # word.
+    words = [w for w in _words(env.get(rc_ifvar(ifname, "_aliases"), "")) if w]
+    ipv4_addrs = env.get(_ipv4_addrs_var(rc_ifvar(ifname)), "")
+    for word in (w for w in _words(ipv4_addrs) if w):
+        words += ["inet", word]
+    groups = []
+    for word in words:
+        if word in ("inet", "inet6", "link", "ether") or not groups:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return groups + rc_aliases(env, ifname)
+
+
+def _boot_address(ipaddress, args):
+    # (family, "A/N") that ifconfig IF ARGS sets, or (family, None).  No
+    # mask: the classful one for IPv4 (in_aifaddr_ioctl), /64 for IPv6
+    # (ifconfig's af_inet6.c).
+    family = "inet6" if args[:1] == ["inet6"] else "inet"
+    words = args[1:] if args[:1] in (["inet"], ["inet6"]) else args
+    if not words or "-" in words[0]:  # an address range, none here
+        return family, None
+    text, _, length = words[0].partition("/")
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return family, None
+    if ip.version != (6 if family == "inet6" else 4):
+        return family, None
+    if ip.version == 4:
+        first = int(ip) >> 24
+        default = 8 if first < 128 else 16 if first < 192 else 24
+    else:
+        default = 64
+    if not length:
+        length = _rc_prefixlen(words[1:3], default)
+    if not str(length).isdigit() or int(length) > ip.max_prefixlen:
+        return family, None
+    return family, f"{ip}/{int(length)}"
+
+
+def _accepts_rtadv(env, ifname):
+    # network.subr's ipv6_autoconfif.
+    if _is_family(ifname, _NOT_DHCP) or _is_family(ifname, _NO_ADDRESS_FAMILY):
+        return False
+    if checkyesno(env.get("ipv6_gateway_enable", "")):
+        return False
+    if env.get(rc_ifvar(ifname, prefix="ipv6_prefix_")):
+        return False
+    if checkyesno(env.get("ipv6_enable", "")):
+        return not _is_family(ifname, ("bridge",))
+    words = _words(rc_ifconfig(env, ifname, "_ipv6"))
+    words += _words(env.get(rc_ifvar(ifname, prefix="ipv6_ifconfig_"), ""))
+    return "accept_rtadv" in words
+
+
+def _boot_router(value):
+    # rc.d/routing: NO or empty is none.
+    value = (value or "").strip()
+    return None if value.lower() in ("", "no") else value
+
+
+def boot_drift(preview, interfaces, routes, leases):
+    """Where the running system and its boot disagree, one sentence each.
+
+    interfaces: parse_ifconfig(); routes: parse_netstat_routes(); leases:
+    {interface: address} of the lease databases.  An hn(4) whose VF joined
+    it in laggN (hyperv_vfup) is carried by laggN.  Addresses that are not
+    rc.conf's to give (CARP, SLAAC, link-local, a lease's) are not drift.
+    """
+    import ipaddress
+
+    drift = []
+    for entry in preview["interfaces"]:
+        name = entry["name"]
+        carrier = interfaces.get(f"lagg{name[2:]}") if is_hn(name) else None
+        carrier = carrier or interfaces.get(name)
+        if carrier is None:
+            continue
+        where = name if carrier.name == name else f"{name} (on {carrier.name})"
+        theirs = _not_ours(carrier)
+        theirs |= {leases[n] for n in (name, carrier.name) if n in leases}
+        live = [
+            f"{a}/{n}"
+            for _, a, n in _live_addresses(ipaddress, carrier)
+            if _canonical(ipaddress, a) not in theirs
+        ]
+        boot = entry["inet"] + entry["inet6"]
+        drift += [f"{where}: {a} is live, not configured for boot" for a in live
+                  if a not in boot]  # fmt: skip
+        drift += [f"{where}: {a} is configured for boot, not live" for a in boot
+                  if a not in live]  # fmt: skip
+    entries = preview["interfaces"]
+    dynamic = {
+        "inet": any(e["mode"] in ("DHCP", "SYNCDHCP") for e in entries),
+        "inet6": any(e["accept_rtadv"] for e in entries),
+    }
+    for family, var in (("inet", "defaultrouter"), ("inet6", "ipv6_defaultrouter")):
+        want = preview[var]
+        route = routes.get(family)
+        gateway = route[0].partition("%")[0] if route else None
+        if want and gateway is None:
+            drift.append(f"no {family} default route is live; {var} is {want}")
+        elif want and _canonical(ipaddress, gateway) != _canonical(
+            ipaddress, want.partition("%")[0]
+        ):
+            drift.append(f"the {family} default route is {gateway}; {var} is {want}")
+        elif gateway and not want and not dynamic[family]:
+            drift.append(f"the {family} default route via {gateway} has no {var}")
+    return drift
+
+
+def boot_problems(preview, texts, root):
+    """The image checks: [(check, problem, fix)]; texts: {path: text} of the
+    rc files read (load_rc_conf's); root: $HVTOOLS_ROOT, for the fixes."""
+    found = []
+    entries = preview["interfaces"]
+    sysrc = f"sysrc -R {root}"
+    if not any(is_hn(e["name"]) and e["mode"] != "none" for e in entries):
+        found.append(
+            (
+                "check_boot_interfaces",
+                "no hn(4) is configured in rc.conf: the VM boots without network",
+                f'{sysrc} ifconfig_hn0="DHCP"',
+            )
+        )
+    routed = preview["defaultrouter"] or preview["ipv6_defaultrouter"]
+    dynamic = any(e["mode"] in ("DHCP", "SYNCDHCP") or e["accept_rtadv"]
+                  for e in entries)  # fmt: skip
+    if not routed and not dynamic:
+        for e in entries:
+            if e["mode"] == "static" and (e["inet"] or e["inet6"]):
+                found.append(
+                    (
+                        "check_boot_router",
+                        f"{e['name']} is static and no default router is "
+                        "configured: the VM boots reachable from its subnet only",
+                        f'{sysrc} defaultrouter="GATEWAY"',
+                    )
+                )
+                break
+    for path, text in texts.items():
+        if text is None or path in _RC_DEFAULTS:
+            continue
+        lines = text.split("\n")
+        for lineno, reason in rc_parsed(text)[1]:
+            if any(n in lines[lineno - 1] for n in _NETWORK_NAMES):
+                found.append(
+                    (
+                        "check_boot_statements",
+                        f"{path}:{lineno}: {reason}: hvtools cannot read what "
+                        "this line configures",
+                        "write it as NAME=VALUE",
+                    )
+                )
+    return found
+
+
+def format_boot(preview, drift):
+    """The boot preview and the drift, one "boot:" or "drift:" line each."""
+    rows = []
+    for e in preview["interfaces"]:
+        rtadv = "accept_rtadv" if e["accept_rtadv"] else ""
+        addresses = " ".join(e["inet"] + e["inet6"]) or "-"
+        rows.append([e["name"], e["mode"], addresses, rtadv])
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+    lines = [
+        "boot: " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + f"  {r[3]}"
+        for r in rows
+    ]
+    for var in ("defaultrouter", "ipv6_defaultrouter"):
+        lines.append(f"boot: {var} {preview[var] or '-'}")
+    lines.append(f"boot: nameservers {' '.join(preview['nameservers']) or '-'}")
+    lines += [f"drift: {d}" for d in drift]
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
 # The installation checks: is hvtools what runs?  Each returns a list of
 # problems, (one line, the command that fixes it).
 
@@ -3323,50 +3596,76 @@ def bytecode_warnings(archive, python):
 
 def hvtools_status(args):
     """hvtools status [--json]: each hn(4) with its VF, lagg, addresses and
-    rc.conf mode, warnings about the VF set-up, and the installation's
-    problems (exit 78 when there are any)."""
+    rc.conf mode, warnings about the VF set-up, what the next boot
+    configures and where the running system differs from it, and the
+    problems of the installation and, on an image, of its boot (exit 78
+    when there are any)."""
+    import os
+
     if args not in ([], ["--json"]):
         raise Failure(EX_USAGE, "usage: hvtools status [--json]")
     problems = [
         (check.__name__, text, fix) for check in INSTALL_CHECKS for text, fix in check()
     ]
-    rows, warnings, skipped = [], [], []
-    if is_image():
+    texts = {}
+    try:
+        load_rc_conf(("netif", "routing"), texts)
+    except Failure:
+        texts = None  # check_rc_conf has said why
+    netif, routing = (_rc_env(texts or {}, files) for files in _rc_chains(texts or {}))
+    rows, warnings, skipped, drift = [], [], [], []
+    interfaces = {}
+    image = is_image()
+    if image:
         skipped.append(
-            "interfaces, VFs and kernel settings: the root is an image "
+            "interfaces, VFs, kernel settings and drift: the root is an image "
             "(no devfs on its /dev), not a running system"
         )
     else:
-        rows, warnings = _live_status()
+        interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+        rows, warnings = _live_status(interfaces, netif)
+    preview = boot_preview(
+        netif,
+        routing,
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
+        resolv=read_text("/etc/resolv.conf"),
+        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
+        live=[name for name in interfaces if is_hn(name)],
+    )
+    if image:
+        if texts is not None:
+            root = os.environ.get("HVTOOLS_ROOT") or "/"
+            problems += boot_problems(preview, texts, root)
+    else:
+        leases = _lease_addresses(interfaces)
+        drift = boot_drift(preview, interfaces, default_routes(), leases)
     warnings += bytecode_warnings(daemons_archive(), launcher_python())
     if args:
         import json
 
         report_ = {
-            "image": bool(skipped),
+            "image": image,
             "interfaces": [
                 {k: getattr(r, k) for k in HnStatus.__slots__} for r in rows
             ],
+            "boot": preview,
+            "drift": drift,
             "warnings": warnings,
             "problems": [{"check": c, "problem": t, "fix": f} for c, t, f in problems],
             "skipped": skipped,
         }
         sys.stdout.write(json.dumps(report_, indent=2, sort_keys=True) + "\n")
     else:
-        if rows or not skipped:
+        if not image:
             sys.stdout.write(format_status(rows))
+        sys.stdout.write(format_boot(preview, drift))
         sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
         sys.stdout.write("".join(f"problem: {t} (fix: {f})\n" for _, t, f in problems))
         sys.stdout.write("".join(f"skipped: {s}\n" for s in skipped))
     return EX_CONFIG if problems else EX_OK
 
 
-def _live_status():
-    try:
-        env = load_rc_conf()
-    except Failure:
-        env = {}  # check_rc_conf has said why
-    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+def _live_status(interfaces, env):
     vfs = {name: sysctl(f"dev.hn.{name[2:]}.vf") for name in interfaces if is_hn(name)}
     rows = status_rows(interfaces, vfs, env)
     warnings = status_warnings(

@@ -217,7 +217,8 @@ def status_table(vm):
     )
     assert (result.returncode, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
-    table = [line.split() for line in lines if not line.startswith("warning: ")]
+    ours = ("warning: ", "boot: ", "drift: ")
+    table = [line.split() for line in lines if not line.startswith(ours)]
     return table, [line for line in lines if line.startswith("warning: ")]
 
 
@@ -307,9 +308,15 @@ def test_a_default_install_passes_on_an_image(image, dist):
     assert report["image"] is True
     assert report["interfaces"] == []
     assert "image" in report["skipped"][0]
+    assert report["boot"]["interfaces"] == [
+        {"name": "hn0", "mode": "DHCP", "inet": [], "inet6": [], "accept_rtadv": False}
+    ]
+    assert report["drift"] == []
     text = status(image, dist)
     assert text.returncode == 0
-    assert text.stdout.startswith("skipped: ")
+    lines = text.stdout.splitlines()
+    assert lines[0] == "boot: hn0  DHCP  -"
+    assert lines[-1].startswith("skipped: ")
 
 
 def test_a_base_script_put_back_fails(image, dist):
@@ -320,8 +327,8 @@ def test_a_base_script_put_back_fails(image, dist):
     assert problem["check"] == "check_daemon_links"
     assert problem["problem"].startswith("/usr/libexec/hyperv/hv_set_ifconfig ")
     assert problem["fix"] == hvtools.ACTIVATE
-    line = status(image, dist).stdout.splitlines()[0]
-    assert line == f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})"
+    lines = status(image, dist).stdout.splitlines()
+    assert f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})" in lines
 
 
 def test_missing_rules_fail(image, dist):
