@@ -2864,14 +2864,24 @@ def lagg_config_commands(env, hn, lagg):
 
 
 def rc_aliases(env, ifname):
-    """The words of ifconfig_IF_alias0, 1, ... up to the first unset or empty
-    one; an address without its family gets inet, as network.subr does.
-    Link-level aliases and address ranges are skipped."""
+    """The words of the ifconfig_IF_aliasN, as network.subr's
+    ifalias_af_common takes them (FreeBSD 12.1): every one set (list_vars),
+    in the order of N (sort_lite -n), up to the first empty one: a gap in
+    the numbers stops nothing.  An address without its family gets inet.
+    Link-level aliases and address ranges are skipped; at most MAX_ALIASES."""
+    var = rc_ifvar(ifname, "_alias")
+    numbered = sorted(
+        (int(name[len(var) :]), name)
+        for name in env
+        if name.startswith(var) and name[len(var) :].isdigit()
+    )
     aliases = []
-    for n in range(MAX_ALIASES):
-        words = [w for w in _words(env.get(rc_ifvar(ifname, f"_alias{n}"), "")) if w]
-        if not words:
+    for _, name in numbered[:MAX_ALIASES]:
+        words = [w for w in _words(env[name]) if w]
+        if not env[name]:
             break
+        if not words:
+            continue
         if _is_ipv4(words[0].partition("/")[0]):
             words.insert(0, "inet")
         if words[0] in ("inet", "inet6") and len(words) > 1 and "-" not in words[1]:

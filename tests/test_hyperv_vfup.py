@@ -128,7 +128,11 @@ def test_link_local(address, expected):
                 "ifconfig_hn0_alias2": "10.0.0.6/32",
                 "ifconfig_hn0_alias3": "ether 00:11:22:33:44:55",
                 "ifconfig_hn0_alias4": "inet 10.0.0.10-12/32",
-                "ifconfig_hn0_alias6": "inet 10.0.0.99/32",  # after a gap
+                # network.subr (12.1 ifalias_af_common) takes every aliasN
+                # set, in N's order: a gap stops nothing, an empty one does.
+                "ifconfig_hn0_alias6": "inet 10.0.0.99/32",
+                "ifconfig_hn0_alias12": "",
+                "ifconfig_hn0_alias13": "inet 10.0.0.98/32",
             },
             [
                 [IF, "lagg0", "inet", "10.0.0.4/24"],
@@ -138,6 +142,7 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
                 [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
                 [IF, "lagg0", "inet", "10.0.0.6/32", "alias"],
+                [IF, "lagg0", "inet", "10.0.0.99/32", "alias"],
             ],
         ),
         (
