@@ -499,13 +499,13 @@ ORACLE_ROOTS = {
             "rc.conf": 'ifconfig_hn0="DHCP"\n'
             'ifconfig_hn1="SYNCDHCP"\n'
             # inet A netmask M; aliases in both spellings, after a gap
-            # (alias12 sorts after alias3), and after an empty one.
+            # (alias3 after the unset alias2), not after an empty one (alias4).
             'ifconfig_hn2="inet 10.0.2.4 netmask 255.255.255.0"\n'
             'ifconfig_hn2_alias0="inet 10.0.2.5 netmask 0xffffffff"\n'
             'ifconfig_hn2_alias1="10.0.2.6/32"\n'
             'ifconfig_hn2_alias12="inet 10.0.2.8/32"\n'
-            'ifconfig_hn2_alias3=""\n'
-            'ifconfig_hn2_alias2="inet 10.0.2.9/32"\n'
+            'ifconfig_hn2_alias4=""\n'
+            'ifconfig_hn2_alias3="inet 10.0.2.9/32"\n'
             'ifconfig_hn3="inet 10.0.3.4/24"\n'
             'ifconfig_DEFAULT="DHCP"\n',
             "rc.conf.local": 'ifconfig_hn3="inet 10.0.3.9/25"\n'
