@@ -749,3 +749,27 @@ def test_an_image_with_an_unreadable_network_statement_fails(image, dist):
     (problem,) = problems(image, dist)["problems"]
     assert problem["check"] == "check_boot_statements"
     assert problem["problem"].startswith("/etc/rc.conf:3: ")
+
+
+# The demo, as a newcomer sees it
+
+
+def test_demo_installs_a_copy_and_configures_an_image(dist, capfd):
+    example = pathlib.Path(EXAMPLE)
+    before = {p: p.read_bytes() for p in example.rglob("*") if p.is_file()}
+    assert build.demo_story(str(dist)) == 0
+    out = capfd.readouterr().out
+    assert "problem:" not in out
+    installed = out[out.index("HVTOOLS_ROOT=vm ") :]
+    assert "boot: hn1  static    10.1.0.4/24 2001:db8:1::4/64" in installed
+    rescued = out[out.index("HVTOOLS_ROOT=image ") :]
+    assert "(image: written for the next boot)" in rescued
+    boot = rescued[rescued.index("hvtools status") :].splitlines()[1:6]
+    assert boot == [
+        "boot: hn0  SYNCDHCP  -",
+        "boot: hn1  static    10.1.0.4/24 10.1.0.5/32 2001:db8:1::4/64",
+        "boot: defaultrouter -",
+        "boot: ipv6_defaultrouter 2001:db8:1::1",
+        "boot: nameservers 10.1.0.2 168.63.129.16",
+    ]
+    assert {p: p.read_bytes() for p in example.rglob("*") if p.is_file()} == before
