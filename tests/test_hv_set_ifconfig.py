@@ -300,8 +300,10 @@ ROUTE_HN1 = {"inet": ("10.1.0.1", "hn1")}
 
 
 def plan(
-    fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None, **kw
-):
+    fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None,
+    leases=None, **kw
+):  # fmt: skip
+    """The plan on a running system; ifconfig None: on an image."""
     texts = {
         "/etc/defaults/rc.conf": DEFAULTS,
         "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
@@ -311,15 +313,13 @@ def plan(
         "/etc/rc.conf.d/routing": None,
     }
     texts.update(rc or {})
-    return hvtools.plan_set_ifconfig(
-        parse(**(fields or {})),
-        hvtools.parse_ifconfig(ifconfig),
-        rc=texts,
-        resolv=resolv,
-        routes=ROUTE_HN1 if routes is None else routes,
-        dhclients=dh or {},
-        **kw,
-    )
+    machine = hvtools.Machine(texts, resolv=resolv, **kw)
+    if ifconfig is not None:
+        machine.interfaces = hvtools.parse_ifconfig(ifconfig)
+        machine.routes = ROUTE_HN1 if routes is None else routes
+        machine.dhclients = dh or {}
+        machine.leases = leases or {}
+    return hvtools.plan_set_ifconfig(parse(**(fields or {})), machine)
 
 
 def commands(p):
