@@ -1707,8 +1707,9 @@ def hv_get_dhcp_info(args):
 # ---------------------------------------------------------------------------
 # hv_set_ifconfig: the IP configuration the Hyper-V host sends (IP injection,
 # e.g. after a failover), made live and persistent.  plan_set_ifconfig() is
-# pure: request and system state in, commands and new file texts out.  The
-# applet gathers the state, then applies the plan: files first, then the live
+# pure: request and the Machine (the system as read) in, commands and new
+# file texts out.  The applet reads the Machine, of an image (files only)
+# or of the running system, then applies the plan: files first, then the live
 # commands, so that a failed command leaves the requested configuration
 # persisted for a retry or a reboot to complete (hvtools(8)).  The default
 # routes come last: FreeBSD deletes the routes of an IPv4 address with it,
@@ -1774,43 +1775,70 @@ def choose_interface(request, interfaces):
     return ifname, laggs[0] if laggs else ifname
 
 
-def plan_set_ifconfig(
-    request,
-    interfaces,
-    *,
-    rc,
-    resolv,
-    routes,
-    dhclients,
-    earlier=None,
-    leases=None,
-    resolvconf=False,
-    resolvconf_conf=None,
-):
-    """The Plan for a request.
+class Machine:
+    """The system as hv_set_ifconfig reads it (read_image(), read_live()):
+    the files, and on a running system its live state.  An image has no
+    live part (interfaces None): its plan writes files and runs nothing.
 
-    interfaces: parse_ifconfig(); rc: {path: text or None} of
-    /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
-    /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
-    parse_netstat_routes(), the default routes; dhclients:
-    {interface: pidfile} of the dhclient processes running; earlier:
-    {path: text} of the rc files' backups (PATH.bak), the configuration
-    before hv_set_ifconfig last changed it; leases: {interface: address}
-    of the leases of the dhclients running; resolvconf: whether
-    /sbin/resolvconf can be run; resolvconf_conf: /etc/resolvconf.conf or
-    None.
+    rc: {path: text or None} of /etc/defaults/rc.conf, the rc_conf_files
+    and the /etc/rc.conf.d files of netif, routing, dhclient and network;
+    earlier: {path: text} of the rc files' backups (PATH.bak), the
+    configuration before hv_set_ifconfig last changed it; resolv:
+    /etc/resolv.conf or None; resolvconf: whether /sbin/resolvconf is an
+    executable file; resolvconf_conf: /etc/resolvconf.conf or None.
+    Live: interfaces: parse_ifconfig(); routes: parse_netstat_routes(), the
+    default routes; dhclients: {interface: pidfile} of the dhclient
+    processes running; leases: {interface: address} of their leases."""
+
+    __slots__ = (
+        "dhclients", "earlier", "interfaces", "leases", "rc", "resolv",
+        "resolvconf", "resolvconf_conf", "routes",
+    )  # fmt: skip
+
+    def __init__(self, rc, earlier=None, resolv=None, resolvconf=False,
+                 resolvconf_conf=None):  # fmt: skip
+        self.rc = rc
+        self.earlier = earlier or {}
+        self.resolv = resolv
+        self.resolvconf = resolvconf
+        self.resolvconf_conf = resolvconf_conf
+        self.interfaces = None
+        self.routes = {}
+        self.dhclients = {}
+        self.leases = {}
+
+    @property
+    def live(self):
+        return self.interfaces is not None
+
+
+def plan_set_ifconfig(request, machine):
+    """The Plan for a request on a Machine.
 
     Only addresses that are ours are removed (owned_addresses()); new
-    addresses are added before old ones are removed.
+    addresses are added before old ones are removed.  On an image the
+    request's IF_NAME names the interface, and the plan has no commands.
     """
     import ipaddress
 
-    ifname, target = choose_interface(request, interfaces)
+    live = machine.live
+    if live:
+        ifname, target = choose_interface(request, machine.interfaces)
+    else:
+        ifname = target = image_interface(request)
     plan = Plan(ifname, target)
+    if not live:
+        plan.warnings.append(
+            f"{ifname}: HWADDR {request.hwaddr} not checked: an image has no"
+            " interfaces, IF_NAME names it"
+        )
+    interfaces, dhclients, rc = machine.interfaces, machine.dhclients, machine.rc
     texts = dict(rc)
     netif, routing = _rc_chains(rc)
     old_static = _rc_static_addresses(ipaddress, _rc_env(texts, netif), ifname)
-    static, leased = owned_addresses(texts, netif, ifname, earlier or {}, leases or {})
+    static, leased = owned_addresses(
+        texts, netif, ifname, machine.earlier, machine.leases
+    )
     _plan_rc_interface(request, ifname, texts, netif)
     for name in dict.fromkeys((ifname, target)):
         if name in dhclients and (name != target or not request.dhcp):
@@ -1821,32 +1849,45 @@ def plan_set_ifconfig(
         # A lagg port carries no address of its own.
         port = _live_addresses(ipaddress, interfaces[ifname])
         removed |= _plan_removals(plan, ifname, port)
-    current = _live_addresses(ipaddress, interfaces[target])
-    theirs = _not_ours(interfaces[target])
+    current = _live_addresses(ipaddress, interfaces[target]) if live else []
+    theirs = _not_ours(interfaces[target]) if live else set()
     if request.dhcp:
-        running = target in dhclients
         ours = static - leased - theirs
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
-        if not running:
+        if live and target not in dhclients:
             # rc.d/dhclient: load_rc_config dhclient, then network.
             env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
             plan.commands.append(dhclient_command(env, ifname, target))
     else:
-        removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
+        routes = machine.routes
+        if live:
+            ours = (static | leased) - theirs
+            removed |= _plan_live_static(plan, request, current, ours)
         foreign = _plan_routes(ipaddress, plan, request, routes)
-        plan.routes = route_commands(plan, routes_after(routes, interfaces, removed))
+        if live:
+            after = routes_after(routes, interfaces, removed)
+            plan.routes = route_commands(plan, after)
         gateways = {"inet": request.gateway, "inet6": request.gateway6}
         for family in foreign:
             del gateways[family]
         _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways)
+    resolv, conf = machine.resolv, machine.resolvconf_conf
     if request.dns is not None:
         servers = [_canonical(ipaddress, s) for s in parse_nameservers(resolv or "")]
-        if resolvconf and resolvconf_enabled(resolvconf_conf):
-            _plan_resolvconf(plan, request.dns, texts, resolvconf_conf, servers)
+        resolvconf = machine.resolvconf and resolvconf_enabled(conf)
+        if resolvconf:
+            _plan_resolvconf(request.dns, texts, conf)
+        if resolvconf and live:
+            # Also when only resolv.conf lags (an earlier run stopped before -u).
+            if RESOLVCONF_CONF in texts or servers[: len(request.dns)] != request.dns:
+                plan.commands.append([RESOLVCONF, "-u"])
         elif servers != request.dns:
+            # Without resolvconf(8), or on an image: nothing there runs -u,
+            # and boot has resolvconf regenerate resolv.conf at a lease
+            # event only, never for a static interface.
             texts["/etc/resolv.conf"] = replace_nameservers(resolv, request.dns)
-    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: resolvconf_conf})
+    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: conf})
     plan.files = {
         path: (before.get(path), text)
         for path, text in texts.items()
@@ -1855,8 +1896,16 @@ def plan_set_ifconfig(
     for path in plan.files:
         if path != "/etc/resolv.conf":
             _check_rewritable(path, before.get(path))
-    plan.summary = _plan_summary(request, plan)
+    plan.summary = _plan_summary(request, plan, live)
     return plan
+
+
+def image_interface(request):
+    """The interface of a request on an image: its IF_NAME, as there is no
+    kernel to match HWADDR against."""
+    if request.ifname is None:
+        raise _bad_request("no IF_NAME: an image has no interfaces to match HWADDR")
+    return request.ifname
 
 
 def _check_rewritable(path, text):
@@ -1878,7 +1927,7 @@ def resolvconf_enabled(text):
     return checkyesno(env.get("resolvconf") or "YES")
 
 
-def _plan_resolvconf(plan, servers, texts, text, current):
+def _plan_resolvconf(servers, texts, text):
     # dhclient-script hands every lease's servers to resolvconf(8), which
     # rewrites resolv.conf from its records and resolvconf.conf at each lease
     # event on any interface: servers written into resolv.conf would vanish.
@@ -1889,9 +1938,6 @@ def _plan_resolvconf(plan, servers, texts, text, current):
         edited = {RESOLVCONF_CONF: text}
         rc_set(edited, [RESOLVCONF_CONF], "name_servers", value, new_in=RESOLVCONF_CONF)
         texts[RESOLVCONF_CONF] = edited[RESOLVCONF_CONF]
-    # Also when only resolv.conf lags (an earlier run stopped before -u).
-    if RESOLVCONF_CONF in texts or current[: len(servers)] != servers:
-        plan.commands.append([RESOLVCONF, "-u"])
 
 
 def replace_nameservers(text, servers):
@@ -2215,7 +2261,7 @@ def _canonical(ipaddress, text):
         return text
 
 
-def _plan_summary(request, plan):
+def _plan_summary(request, plan, live):
     if request.dhcp:
         words = ["DHCP"]
     else:
@@ -2230,15 +2276,16 @@ def _plan_summary(request, plan):
         words += ["via", plan.target]
     if not (plan.commands or plan.routes or plan.files):
         words.append("(unchanged)")
+    elif not live:
+        words.append("(image: written for the next boot)")
     return f"{plan.ifname}: {' '.join(words)}"
 
 
 def hv_set_ifconfig(args):
     """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
     live, in rc.conf and in resolvconf.conf (resolv.conf without
-    resolvconf(8)).  --dry-run prints the plan."""
-    import os
-
+    resolvconf(8)).  On an image (is_image()), only the files: nothing is
+    run.  --dry-run prints the plan."""
     dry_run = args[:1] == ["--dry-run"]
     if dry_run:
         args = args[1:]
@@ -2250,22 +2297,8 @@ def hv_set_ifconfig(args):
         warn(f"{args[0]}: unknown keys ignored: {_shown(keys)}")
     if not dry_run:
         lock("hv_set_ifconfig")
-    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
-    ifname, target = choose_interface(request, interfaces)
-    rc = _read_rc_files()
-    dhclients = _running_dhclients((ifname, target))
-    plan = plan_set_ifconfig(
-        request,
-        interfaces,
-        rc=rc,
-        resolv=read_text("/etc/resolv.conf"),
-        routes=_default_routes(request),
-        dhclients=dhclients,
-        earlier=_read_backups(rc),
-        leases=_lease_addresses(dhclients),
-        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
-        resolvconf_conf=read_text(RESOLVCONF_CONF),
-    )
+    machine = read_image() if is_image() else read_live(request)
+    plan = plan_set_ifconfig(request, machine)
     for message in plan.warnings:
         warn(message)
     if dry_run:
@@ -2303,6 +2336,34 @@ def read_request(path):
     if size > REQUEST_LIMIT:
         raise _bad_request(f"{path} is larger than {REQUEST_LIMIT // 1024} KiB")
     return b"".join(chunks).decode("latin-1")
+
+
+def read_image():
+    """The Machine of an image: its files, read as on a running system (the
+    presence of resolvconf(8) too, its links followed inside the root), and
+    no live part; nothing is run."""
+    rc = _read_rc_files()
+    return Machine(
+        rc,
+        earlier=_read_backups(rc),
+        resolv=read_text("/etc/resolv.conf"),
+        resolvconf=_is_executable(RESOLVCONF),
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
+    )
+
+
+def read_live(request):
+    """The Machine of the running system: read_image()'s files, then its
+    interfaces, the request's dhclients and their leases, and the default
+    routes a static request may replace."""
+    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+    ifname, target = choose_interface(request, interfaces)
+    machine = read_image()
+    machine.interfaces = interfaces
+    machine.dhclients = _running_dhclients((ifname, target))
+    machine.leases = _lease_addresses(machine.dhclients)
+    machine.routes = _default_routes(request)
+    return machine
 
 
 def _read_rc_files():
@@ -2595,6 +2656,7 @@ def hyperv_vfattach(args):
         raise Failure(EX_USAGE, "usage: hyperv_vfattach IF DELAY")
     ifname = check_ifname(args[0])
     delay = _delay_argument(args[1])
+    refuse_image()
     if is_vf_transparent(sysctl("hw.hn.vf_transparent")):
         log(f"{ifname}: transparent VF mode, nothing to do", 7)
         return EX_OK
@@ -2611,6 +2673,16 @@ def hyperv_vfattach(args):
     log(f"{ifname}: VF attached, bringing it up in {delay} s")
     _detach(_delayed_up, ifname, delay)
     return EX_OK
+
+
+def refuse_image():
+    """An image has no interfaces to bring up: stop with EX_UNAVAILABLE."""
+    if is_image():
+        raise Failure(
+            EX_UNAVAILABLE,
+            f"{root_path('/').rstrip('/')}: an image (no devfs on its /dev), not a"
+            " running system: nothing to do",
+        )
 
 
 def _delayed_up(ifname, delay):
@@ -2659,6 +2731,7 @@ def hyperv_vfup(args):
         raise Failure(EX_USAGE, "usage: hyperv_vfup hnN")
     hn = args[0]
     unit = hn_unit(hn)
+    refuse_image()
     lock(f"vfup.{hn}")
     override = f"{VFUP_OVERRIDE_DIR}/hyperv_vfup.{hn}"
     if is_file(override):

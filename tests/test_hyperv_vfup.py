@@ -578,3 +578,18 @@ def test_e2e_a_bad_rc_conf_word_does_not_keep_dhclient_from_starting(vm):
     )
     assert sorted(vm.addresses("lagg0")) == ["10.0.0.4/24", "10.0.0.6/32"]
     assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+def test_an_image_is_refused_and_nothing_runs(run, root, sim):
+    # A disk mounted at HVTOOLS_ROOT (no devfs on its /dev) has no VF.
+    sim.add_interface("hn0")
+    sim.add_vf("hn0", "mce0")
+    (root / "dev/null").unlink()
+    result = run("hyperv_vfup", "hn0")
+    assert result.returncode == 69
+    assert result.stderr == (
+        f"hyperv_vfup: {root}: an image (no devfs on its /dev), not a running"
+        " system: nothing to do\n"
+    )
+    assert sim.calls() == []
+    assert "lagg0" not in sim.state()["interfaces"]
