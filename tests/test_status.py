@@ -546,8 +546,6 @@ def test_boot_preview_is_what_freebsd_boots(name, dist, tmp_path, monkeypatch):
     monkeypatch.setattr(test_boot, "NICS", SIX_NICS)
     top = tmp_path / "boot"
     sim = test_boot.make_root(top, rc_conf, leases)
-    (top / "dev").mkdir()
-    (top / "dev/null").write_text("")  # a running system: devfs on /dev
     before = json.loads(status(top, dist, "--json").stdout)["boot"]
     test_boot.boot(top)
     booted = test_boot.end_state(sim)
@@ -768,7 +766,7 @@ def test_demo_installs_a_copy_and_configures_an_image(dist, capfd):
     assert boot == [
         "boot: hn0  SYNCDHCP  -",
         "boot: hn1  static    10.1.0.4/24 10.1.0.5/32 2001:db8:1::4/64",
-        "boot: defaultrouter -",
+        "boot: defaultrouter 10.1.0.1",
         "boot: ipv6_defaultrouter 2001:db8:1::1",
         "boot: nameservers 10.1.0.2 168.63.129.16",
     ]
