@@ -3137,7 +3137,10 @@ def boot_preview(netif, routing, *, resolvconf_conf, resolv, resolvconf, live=()
                 "accept_rtadv": _accepts_rtadv(netif, name),
             }
         )
-    if resolvconf and resolvconf_enabled(resolvconf_conf):
+    # resolvconf(8) rewrites resolv.conf at boot only when dhclient-script
+    # hands it a lease: a static-only boot keeps resolv.conf as it is.
+    dhcp = any(e["mode"] in ("DHCP", "SYNCDHCP") for e in interfaces)
+    if dhcp and resolvconf and resolvconf_enabled(resolvconf_conf):
         conf = rc_evaluate(rc_parsed(resolvconf_conf or "")[0], {})
         servers = [w for w in _words(conf.get("name_servers", "")) if w]
     else:

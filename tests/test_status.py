@@ -689,18 +689,23 @@ def test_status_shows_drift_on_the_simulator(root, dist, sim):
 # The boot preview (pure)
 
 
+DHCP = {"ifconfig_hn0": "DHCP"}
+
+
 @pytest.mark.parametrize(
-    ("resolvconf", "conf", "expected"),
+    ("env", "resolvconf", "conf", "expected"),
     [
-        (True, 'name_servers="10.0.0.2 2001:db8::53"\n', ["10.0.0.2", "2001:db8::53"]),
-        (True, None, ["168.63.129.16"]),
-        (True, 'resolvconf="NO"\nname_servers="10.0.0.2"\n', ["168.63.129.16"]),
-        (False, 'name_servers="10.0.0.2"\n', ["168.63.129.16"]),
+        (DHCP, True, 'name_servers="10.0.0.2 10.0.0.3"\n', ["10.0.0.2", "10.0.0.3"]),
+        (DHCP, True, None, ["168.63.129.16"]),
+        (DHCP, True, 'resolvconf="NO"\nname_servers="10.0.0.2"\n', ["168.63.129.16"]),
+        (DHCP, False, 'name_servers="10.0.0.2"\n', ["168.63.129.16"]),
+        # No lease at boot: resolvconf never runs, resolv.conf stays.
+        (STATIC, True, 'name_servers="10.0.0.2"\n', ["168.63.129.16"]),
     ],
-)
-def test_boot_nameservers_are_resolvconfs_when_it_runs(resolvconf, conf, expected):
+)  # fmt: skip
+def test_boot_nameservers_are_resolvconfs_when_it_runs(env, resolvconf, conf, expected):
     preview = hvtools.boot_preview(
-        {}, {}, resolvconf_conf=conf, resolv="nameserver 168.63.129.16\n",
+        env, {}, resolvconf_conf=conf, resolv="nameserver 168.63.129.16\n",
         resolvconf=resolvconf,
     )  # fmt: skip
     assert preview["nameservers"] == expected
