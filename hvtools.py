@@ -3716,7 +3716,9 @@ def hvtools_status(args):
         resolvconf_conf=read_text(RESOLVCONF_CONF),
         resolv=read_text("/etc/resolv.conf"),
         resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
-        live=[name for name in interfaces if is_hn(name)],
+        # An image has no interfaces to list; every Hyper-V VM has hn0,
+        # which ifconfig_DEFAULT alone may configure.
+        live=["hn0"] if image else [name for name in interfaces if is_hn(name)],
     )
     if image:
         if texts is not None:

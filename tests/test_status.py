@@ -734,6 +734,15 @@ def test_an_image_without_hn_fails(image, dist):
     assert problem["fix"] == f'sysrc -R {image} ifconfig_hn0="DHCP"'
 
 
+def test_an_image_configured_by_ifconfig_default_passes(image, dist):
+    (image / "etc/rc.conf").write_text('ifconfig_DEFAULT="SYNCDHCP"\n')
+    report = problems(image, dist)
+    assert report["problems"] == []
+    assert [(e["name"], e["mode"]) for e in report["boot"]["interfaces"]] == [
+        ("hn0", "SYNCDHCP")
+    ]
+
+
 def test_an_image_static_without_a_router_fails(image, dist):
     (image / "etc/rc.conf").write_text('ifconfig_hn0="inet 10.0.0.4/24"\n')
     (problem,) = problems(image, dist)["problems"]
