@@ -7,7 +7,8 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
     hv_set_ifconfig FILE     apply the host's IP request, live and in rc.conf
     hyperv_vfattach IF DELAY devd IFATTACH: bring a VF up, delayed
     hyperv_vfup hnN          devd VF_UP: join hnN and its VF in laggN
-    status                   each hn(4): VF, lagg, addresses, rc.conf mode, and
+    status                   each hn(4): VF, lagg, addresses, rc.conf mode;
+                             what the next boot configures, drift from it, and
                              warnings (run as ``hvtools status``; no link)
 
 The program itself:
