@@ -14,7 +14,8 @@
         runs them (a file in the way is kept as NAME.orig).  --package
         leaves out the latter, for a FreeBSD port; --uninstall undoes it.
     python3 build.py demo
-        build, then run the applets on the example VM in examples/.
+        build, then run the applets on the example VM in examples/, install
+        hvtools into a copy of it, and configure a second copy as an image.
     python3 build.py test [--jobs N] [PYTEST-ARGS]
         ruff (lint and format) and the whole test suite, split among N
         pytest processes at once (default: one per CPU this process may
@@ -399,28 +400,92 @@ def dev_requirements():
 
 
 def demo():
-    """Build, then show what each applet answers for the bundled example VM."""
-    build(os.path.join(HERE, "dist"))
+    """Build, then tell the example VM's story (demo_story())."""
+    outdir = os.path.join(HERE, "dist")
+    build(outdir)
+    return demo_story(outdir)
+
+
+def demo_story(outdir):
+    """The example VM's story, as a newcomer would run it, with the program
+    built in outdir: the read applets on the example as it is; hvtools
+    installed into a copy of it, and its status, clean; then a rescue-style
+    run: a second copy seen as a mounted image (an empty /dev: no devfs),
+    the bundled static request written into it, and the boot it prepares.
+    The example itself is never written.  Returns the first failure's exit
+    status, else 0."""
+    dist = os.path.relpath(outdir, HERE)
     example = os.path.join(HERE, "examples", "azure-vm")
-    env = dict(os.environ, HVTOOLS_ROOT=example, HVTOOLS_PYTHON=sys.executable)
-    status = 0
-    for command in demo_commands():
-        print(f"$ {' '.join(command)}", flush=True)
-        argv = [os.path.join(HERE, command[0]), *command[1:]]
-        code = subprocess.run(argv, env=env, cwd=HERE, check=False).returncode
-        # The example VM has no installation: status reports it (exit 78).
-        status |= 0 if command[1:] == ["status"] and code == 78 else code
-    return status
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="hvtools-demo.") as work:
+        vm, image = os.path.join(work, "vm"), os.path.join(work, "image")
+        for stage, root, commands in demo_stages(dist, example, vm, image):
+            print(f"\n# {stage}", flush=True)
+            if root is None:
+                demo_install(example, vm, image, outdir)
+                continue
+            env = dict(os.environ, HVTOOLS_ROOT=root, HVTOOLS_PYTHON=sys.executable)
+            shown = os.path.relpath(root, HERE if root == example else work)
+            for command in commands:
+                print(f"$ HVTOOLS_ROOT={shown} {' '.join(command)}", flush=True)
+                argv = [os.path.join(HERE, command[0]), *command[1:]]
+                code = subprocess.run(argv, env=env, cwd=HERE, check=False).returncode
+                failed = failed or code
+    return failed
 
 
-def demo_commands():
+def demo_stages(dist, example, vm, image):
+    """[(what, HVTOOLS_ROOT, [command])] of the demo."""
+    request = "/var/db/hypervhv_set_ip_data"
     return [
-        ["dist/hv_get_dns_info"],
-        ["dist/hv_get_dhcp_info", "hn0"],
-        ["dist/hv_get_dhcp_info", "hn1"],
-        ["dist/hvtools", "status"],
-        ["dist/hv_set_ifconfig", "--dry-run", "/var/db/hypervhv_set_ip_data"],
+        (
+            "The example VM as it is: what hv_kvp_daemon asks the helpers",
+            example,
+            [
+                [f"{dist}/hv_get_dns_info"],
+                [f"{dist}/hv_get_dhcp_info", "hn0"],
+                [f"{dist}/hv_get_dhcp_info", "hn1"],
+            ],
+        ),
+        (
+            "Install hvtools into vm, a copy of the example (with a python3, "
+            "as `pkg install python3` would leave); image: a copy of vm with "
+            "an empty /dev, as a disk mounted in a rescue system",
+            None,
+            [],
+        ),
+        (
+            "The installed VM: its status, and what the bundled request would do",
+            vm,
+            [
+                [f"{dist}/hvtools", "status"],
+                [f"{dist}/hv_set_ifconfig", "--dry-run", request],
+            ],
+        ),
+        (
+            "The image: the request written for its next boot, nothing run; "
+            "then what it will boot with",
+            image,
+            [[f"{dist}/hv_set_ifconfig", request], [f"{dist}/hvtools", "status"]],
+        ),
     ]
+
+
+def demo_install(example, vm, image, outdir):
+    shutil.copytree(example, vm, symlinks=True)
+    python = f"python3.{sys.version_info[1]}"
+    stub = os.path.join(vm, "usr/local/bin", python)
+    os.makedirs(os.path.dirname(stub))
+    with open(stub, "w") as f:
+        f.write(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    os.chmod(stub, 0o755)
+    print(f"$ cp -R examples/azure-vm vm   # and vm/usr/local/bin/{python}")
+    print("$ python3 build.py install --destdir vm", flush=True)
+    install(vm, "/usr/local", False, outdir)
+    shutil.copytree(vm, image, symlinks=True)
+    shutil.rmtree(os.path.join(image, "dev"))
+    os.mkdir(os.path.join(image, "dev"))
+    print("$ cp -R vm image && rm image/dev/*", flush=True)
 
 
 def test(pytest_args, jobs=None):

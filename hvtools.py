@@ -7,7 +7,8 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
     hv_set_ifconfig FILE     apply the host's IP request, live and in rc.conf
     hyperv_vfattach IF DELAY devd IFATTACH: bring a VF up, delayed
     hyperv_vfup hnN          devd VF_UP: join hnN and its VF in laggN
-    status                   each hn(4): VF, lagg, addresses, rc.conf mode, and
+    status                   each hn(4): VF, lagg, addresses, rc.conf mode;
+                             what the next boot configures, drift from it, and
                              warnings (run as ``hvtools status``; no link)
 
 The program itself:
@@ -1704,8 +1705,9 @@ def hv_get_dhcp_info(args):
 # ---------------------------------------------------------------------------
 # hv_set_ifconfig: the IP configuration the Hyper-V host sends (IP injection,
 # e.g. after a failover), made live and persistent.  plan_set_ifconfig() is
-# pure: request and system state in, commands and new file texts out.  The
-# applet gathers the state, then applies the plan: files first, then the live
+# pure: request and the Machine (the system as read) in, commands and new
+# file texts out.  The applet reads the Machine, of an image (files only)
+# or of the running system, then applies the plan: files first, then the live
 # commands, so that a failed command leaves the requested configuration
 # persisted for a retry or a reboot to complete (hvtools(8)).  The default
 # routes come last: FreeBSD deletes the routes of an IPv4 address with it,
@@ -1771,43 +1773,71 @@ def choose_interface(request, interfaces):
     return ifname, laggs[0] if laggs else ifname
 
 
-def plan_set_ifconfig(
-    request,
-    interfaces,
-    *,
-    rc,
-    resolv,
-    routes,
-    dhclients,
-    earlier=None,
-    leases=None,
-    resolvconf=False,
-    resolvconf_conf=None,
-):
-    """The Plan for a request.
+class Machine:
+    """The system as hv_set_ifconfig reads it (read_image(), read_live()):
+    the files, and on a running system its live state.  An image has no
+    live part (interfaces None): its plan writes files and runs nothing.
 
-    interfaces: parse_ifconfig(); rc: {path: text or None} of
-    /etc/defaults/rc.conf, the rc_conf_files and the /etc/rc.conf.d/netif and
-    /etc/rc.conf.d/routing files; resolv: /etc/resolv.conf or None; routes:
-    parse_netstat_routes(), the default routes; dhclients:
-    {interface: pidfile} of the dhclient processes running; earlier:
-    {path: text} of the rc files' backups (PATH.bak), the configuration
-    before hv_set_ifconfig last changed it; leases: {interface: address}
-    of the lease each interface's lease database names; resolvconf: whether
-    /sbin/resolvconf can be run; resolvconf_conf: /etc/resolvconf.conf or
-    None.
+    rc: {path: text or None} of /etc/defaults/rc.conf, the rc_conf_files
+    and the /etc/rc.conf.d files of netif, routing, dhclient and network;
+    earlier: {path: text} of the rc files' backups (PATH.bak), the
+    configuration before hv_set_ifconfig last changed it; resolv:
+    /etc/resolv.conf or None; resolvconf: whether /sbin/resolvconf is an
+    executable file; resolvconf_conf: /etc/resolvconf.conf or None.
+    Live: interfaces: parse_ifconfig(); routes: parse_netstat_routes(), the
+    default routes; dhclients: {interface: pidfile} of the dhclient
+    processes running; leases: {interface: address} of the lease each
+    interface's lease database names, whether or not its dhclient runs."""
+
+    __slots__ = (
+        "dhclients", "earlier", "interfaces", "leases", "rc", "resolv",
+        "resolvconf", "resolvconf_conf", "routes",
+    )  # fmt: skip
+
+    def __init__(self, rc, earlier=None, resolv=None, resolvconf=False,
+                 resolvconf_conf=None):  # fmt: skip
+        self.rc = rc
+        self.earlier = earlier or {}
+        self.resolv = resolv
+        self.resolvconf = resolvconf
+        self.resolvconf_conf = resolvconf_conf
+        self.interfaces = None
+        self.routes = {}
+        self.dhclients = {}
+        self.leases = {}
+
+    @property
+    def live(self):
+        return self.interfaces is not None
+
+
+def plan_set_ifconfig(request, machine):
+    """The Plan for a request on a Machine.
 
     Only addresses that are ours are removed (owned_addresses()); new
-    addresses are added before old ones are removed.
+    addresses are added before old ones are removed.  On an image the
+    request's IF_NAME names the interface, and the plan has no commands.
     """
     import ipaddress
 
-    ifname, target = choose_interface(request, interfaces)
+    live = machine.live
+    if live:
+        ifname, target = choose_interface(request, machine.interfaces)
+    else:
+        ifname = target = image_interface(request)
     plan = Plan(ifname, target)
+    if not live:
+        plan.warnings.append(
+            f"{ifname}: HWADDR {request.hwaddr} not checked: an image has no"
+            " interfaces, IF_NAME names it"
+        )
+    interfaces, dhclients, rc = machine.interfaces, machine.dhclients, machine.rc
     texts = dict(rc)
     netif, routing = _rc_chains(rc)
     old_static = _rc_static_addresses(ipaddress, _rc_env(texts, netif), ifname)
-    static, leased = owned_addresses(texts, netif, ifname, earlier or {}, leases or {})
+    static, leased = owned_addresses(
+        texts, netif, ifname, machine.earlier, machine.leases
+    )
     _plan_rc_interface(request, ifname, texts, netif)
     for name in dict.fromkeys((ifname, target)):
         if name in dhclients and (name != target or not request.dhcp):
@@ -1818,34 +1848,47 @@ def plan_set_ifconfig(
         # A lagg port carries no address of its own.
         port = _live_addresses(ipaddress, interfaces[ifname])
         removed |= _plan_removals(plan, ifname, port)
-    current = _live_addresses(ipaddress, interfaces[target])
-    theirs = _not_ours(interfaces[target])
+    current = _live_addresses(ipaddress, interfaces[target]) if live else []
+    theirs = _not_ours(interfaces[target]) if live else set()
     if request.dhcp:
-        running = target in dhclients
         ours = static - leased - theirs
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
-        if not running:
+        if live and target not in dhclients:
             # rc.d/dhclient: load_rc_config dhclient, then network.
             env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
             # In the background: hv_kvp_daemon answers the host only once
             # this returns, and the host gives up after 5 s (hv_kvp.c).
             plan.commands.append(dhclient_command(env, ifname, target, True))
     else:
-        removed |= _plan_live_static(plan, request, current, (static | leased) - theirs)
+        routes = machine.routes
+        if live:
+            ours = (static | leased) - theirs
+            removed |= _plan_live_static(plan, request, current, ours)
         foreign = _plan_routes(ipaddress, plan, request, routes)
-        plan.routes = route_commands(plan, routes_after(routes, interfaces, removed))
+        if live:
+            after = routes_after(routes, interfaces, removed)
+            plan.routes = route_commands(plan, after)
         gateways = {"inet": request.gateway, "inet6": request.gateway6}
         for family in foreign:
             del gateways[family]
         _plan_rc_routers_static(ipaddress, ifname, texts, routing, gateways)
+    resolv, conf = machine.resolv, machine.resolvconf_conf
     if request.dns is not None:
         servers = [_canonical(ipaddress, s) for s in parse_nameservers(resolv or "")]
-        if resolvconf and resolvconf_enabled(resolvconf_conf):
-            _plan_resolvconf(plan, request.dns, texts, resolvconf_conf, servers)
+        resolvconf = machine.resolvconf and resolvconf_enabled(conf)
+        if resolvconf:
+            _plan_resolvconf(request.dns, texts, conf)
+        if resolvconf and live:
+            # Also when only resolv.conf lags (an earlier run stopped before -u).
+            if RESOLVCONF_CONF in texts or servers[: len(request.dns)] != request.dns:
+                plan.commands.append([RESOLVCONF, "-u"])
         elif servers != request.dns:
+            # Without resolvconf(8), or on an image: nothing there runs -u,
+            # and boot has resolvconf regenerate resolv.conf at a lease
+            # event only, never for a static interface.
             texts["/etc/resolv.conf"] = replace_nameservers(resolv, request.dns)
-    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: resolvconf_conf})
+    before = dict(rc, **{"/etc/resolv.conf": resolv, RESOLVCONF_CONF: conf})
     plan.files = {
         path: (before.get(path), text)
         for path, text in texts.items()
@@ -1854,8 +1897,16 @@ def plan_set_ifconfig(
     for path in plan.files:
         if path != "/etc/resolv.conf":
             _check_rewritable(path, before.get(path))
-    plan.summary = _plan_summary(request, plan)
+    plan.summary = _plan_summary(request, plan, live)
     return plan
+
+
+def image_interface(request):
+    """The interface of a request on an image: its IF_NAME, as there is no
+    kernel to match HWADDR against."""
+    if request.ifname is None:
+        raise _bad_request("no IF_NAME: an image has no interfaces to match HWADDR")
+    return request.ifname
 
 
 def _check_rewritable(path, text):
@@ -1877,7 +1928,7 @@ def resolvconf_enabled(text):
     return checkyesno(env.get("resolvconf") or "YES")
 
 
-def _plan_resolvconf(plan, servers, texts, text, current):
+def _plan_resolvconf(servers, texts, text):
     # dhclient-script hands every lease's servers to resolvconf(8), which
     # rewrites resolv.conf from its records and resolvconf.conf at each lease
     # event on any interface: servers written into resolv.conf would vanish.
@@ -1888,9 +1939,6 @@ def _plan_resolvconf(plan, servers, texts, text, current):
         edited = {RESOLVCONF_CONF: text}
         rc_set(edited, [RESOLVCONF_CONF], "name_servers", value, new_in=RESOLVCONF_CONF)
         texts[RESOLVCONF_CONF] = edited[RESOLVCONF_CONF]
-    # Also when only resolv.conf lags (an earlier run stopped before -u).
-    if RESOLVCONF_CONF in texts or current[: len(servers)] != servers:
-        plan.commands.append([RESOLVCONF, "-u"])
 
 
 def replace_nameservers(text, servers):
@@ -2215,7 +2263,7 @@ def _canonical(ipaddress, text):
         return text
 
 
-def _plan_summary(request, plan):
+def _plan_summary(request, plan, live):
     if request.dhcp:
         words = ["DHCP"]
     else:
@@ -2230,15 +2278,16 @@ def _plan_summary(request, plan):
         words += ["via", plan.target]
     if not (plan.commands or plan.routes or plan.files):
         words.append("(unchanged)")
+    elif not live:
+        words.append("(image: written for the next boot)")
     return f"{plan.ifname}: {' '.join(words)}"
 
 
 def hv_set_ifconfig(args):
     """Apply the IP configuration of FILE, the request hv_kvp_daemon wrote:
     live, in rc.conf and in resolvconf.conf (resolv.conf without
-    resolvconf(8)).  --dry-run prints the plan."""
-    import os
-
+    resolvconf(8)).  On an image (is_image()), only the files: nothing is
+    run.  --dry-run prints the plan."""
     dry_run = args[:1] == ["--dry-run"]
     if dry_run:
         args = args[1:]
@@ -2250,22 +2299,8 @@ def hv_set_ifconfig(args):
         warn(f"{args[0]}: unknown keys ignored: {_shown(keys)}")
     if not dry_run:
         lock("hv_set_ifconfig")
-    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
-    ifname, target = choose_interface(request, interfaces)
-    rc = _read_rc_files()
-    dhclients = _running_dhclients((ifname, target))
-    plan = plan_set_ifconfig(
-        request,
-        interfaces,
-        rc=rc,
-        resolv=read_text("/etc/resolv.conf"),
-        routes=_default_routes(request),
-        dhclients=dhclients,
-        earlier=_read_backups(rc),
-        leases=_lease_addresses((ifname, target)),
-        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
-        resolvconf_conf=read_text(RESOLVCONF_CONF),
-    )
+    machine = read_image() if is_image() else read_live(request)
+    plan = plan_set_ifconfig(request, machine)
     for message in plan.warnings:
         warn(message)
     if dry_run:
@@ -2303,6 +2338,34 @@ def read_request(path):
     if size > REQUEST_LIMIT:
         raise _bad_request(f"{path} is larger than {REQUEST_LIMIT // 1024} KiB")
     return b"".join(chunks).decode("latin-1")
+
+
+def read_image():
+    """The Machine of an image: its files, read as on a running system (the
+    presence of resolvconf(8) too, its links followed inside the root), and
+    no live part; nothing is run."""
+    rc = _read_rc_files()
+    return Machine(
+        rc,
+        earlier=_read_backups(rc),
+        resolv=read_text("/etc/resolv.conf"),
+        resolvconf=_is_executable(RESOLVCONF),
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
+    )
+
+
+def read_live(request):
+    """The Machine of the running system: read_image()'s files, then its
+    interfaces, the request's dhclients and leases, and the default
+    routes a static request may replace."""
+    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+    ifname, target = choose_interface(request, interfaces)
+    machine = read_image()
+    machine.interfaces = interfaces
+    machine.dhclients = _running_dhclients((ifname, target))
+    machine.leases = _lease_addresses((ifname, target))
+    machine.routes = _default_routes(request)
+    return machine
 
 
 def _read_rc_files():
@@ -2595,6 +2658,7 @@ def hyperv_vfattach(args):
         raise Failure(EX_USAGE, "usage: hyperv_vfattach IF DELAY")
     ifname = check_ifname(args[0])
     delay = _delay_argument(args[1])
+    refuse_image()
     if is_vf_transparent(sysctl("hw.hn.vf_transparent")):
         log(f"{ifname}: transparent VF mode, nothing to do", 7)
         return EX_OK
@@ -2611,6 +2675,16 @@ def hyperv_vfattach(args):
     log(f"{ifname}: VF attached, bringing it up in {delay} s")
     _detach(_delayed_up, ifname, delay)
     return EX_OK
+
+
+def refuse_image():
+    """An image has no interfaces to bring up: stop with EX_UNAVAILABLE."""
+    if is_image():
+        raise Failure(
+            EX_UNAVAILABLE,
+            f"{root_path('/').rstrip('/')}: an image (no devfs on its /dev), not a"
+            " running system: nothing to do",
+        )
 
 
 def _delayed_up(ifname, delay):
@@ -2659,6 +2733,7 @@ def hyperv_vfup(args):
         raise Failure(EX_USAGE, "usage: hyperv_vfup hnN")
     hn = args[0]
     unit = hn_unit(hn)
+    refuse_image()
     lock(f"vfup.{hn}")
     override = f"{VFUP_OVERRIDE_DIR}/hyperv_vfup.{hn}"
     if is_file(override):
@@ -2867,14 +2942,24 @@ def lagg_config_commands(env, hn, lagg):
 
 
 def rc_aliases(env, ifname):
-    """The words of ifconfig_IF_alias0, 1, ... up to the first unset or empty
-    one; an address without its family gets inet, as network.subr does.
-    Link-level aliases and address ranges are skipped."""
+    """The words of the ifconfig_IF_aliasN, as network.subr's
+    ifalias_af_common takes them (FreeBSD 12.1): every one set (list_vars),
+    in the order of N (sort_lite -n), up to the first empty one: a gap in
+    the numbers stops nothing.  An address without its family gets inet.
+    Link-level aliases and address ranges are skipped; at most MAX_ALIASES."""
+    var = rc_ifvar(ifname, "_alias")
+    numbered = sorted(
+        (int(name[len(var) :]), name)
+        for name in env
+        if name.startswith(var) and name[len(var) :].isdigit()
+    )
     aliases = []
-    for n in range(MAX_ALIASES):
-        words = [w for w in _words(env.get(rc_ifvar(ifname, f"_alias{n}"), "")) if w]
-        if not words:
+    for _, name in numbered[:MAX_ALIASES]:
+        words = [w for w in _words(env[name]) if w]
+        if not env[name]:
             break
+        if not words:
+            continue
         if _is_ipv4(words[0].partition("/")[0]):
             words.insert(0, "inet")
         if words[0] in ("inet", "inet6") and len(words) > 1 and "-" not in words[1]:
@@ -2986,6 +3071,282 @@ def format_status(rows):
         "  ".join(c.ljust(w) for c, w in zip(line, widths)) + f"  {line[-1]}\n"
         for line in table
     )
+
+
+# The boot preview: what rc(8) configures at the next boot, read from rc.conf
+# alone (network.subr's ifconfig_up and ifalias, rc.d/routing, resolvconf).
+
+_BOOT_SUFFIXES = ("_ipv6", "_aliases", "_name", "_descr")
+# Names whose assignments configure the network at boot: a statement the
+# reader skips on a line that names one may change what boots.
+_NETWORK_NAMES = (
+    "ifconfig_", "ipv4_addrs_", "ipv6_", "defaultrouter", "network_interfaces",
+    "cloned_interfaces", "static_routes", "route_", "synchronous_dhclient",
+    "rc_conf_files", "vlans_", "create_args_",
+)  # fmt: skip
+
+
+def boot_interfaces(env, live=()):
+    """The interfaces rc.conf configures (ifconfig_IF, ifconfig_IF_ipv6,
+    ifconfig_IF_aliasN, ipv4_addrs_IF), then those of live (the hn(4) of a
+    running system) it does not name; loopbacks left out."""
+    names = []
+    for var in env:
+        if var.startswith("ipv4_addrs_"):
+            name = var[len("ipv4_addrs_") :]
+        elif var.startswith("ifconfig_") and var != "ifconfig_DEFAULT":
+            name = var[len("ifconfig_") :]
+            for suffix in _BOOT_SUFFIXES:
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+            head, _, number = name.rpartition("_alias")
+            if head and number.isdigit():
+                name = head
+        else:
+            continue
+        if valid_ifname(name) and not _is_family(name, ("lo",)):
+            names.append(name)
+    return list(dict.fromkeys([*names, *live]))
+
+
+def boot_preview(netif, routing, *, resolvconf_conf, resolv, resolvconf, live=()):
+    """The "boot" of hvtools status: {"interfaces": [{"name", "mode",
+    "inet", "inet6", "accept_rtadv"}], "defaultrouter",
+    "ipv6_defaultrouter", "nameservers"}.
+
+    netif and routing: the variables of load_rc_conf() for those services;
+    resolvconf_conf, resolv: the texts of /etc/resolvconf.conf and
+    /etc/resolv.conf (or None); resolvconf: whether /sbin/resolvconf can
+    run; live: interfaces the running system has, shown unconfigured too.
+    """
+    import ipaddress
+
+    interfaces = []
+    for name in boot_interfaces(netif, live):
+        found = {"inet": [], "inet6": []}
+        groups = [ifconfig_args(netif, name)]
+        ipv6 = ifconfig_args(netif, name, "_ipv6")
+        if ipv6 and _is_ipv6(ipv6[0].partition("/")[0]):
+            ipv6.insert(0, "inet6")  # network.subr's backward compatibility
+        groups += [ipv6, *_boot_aliases(netif, name)]
+        for args in groups:
+            family, address = _boot_address(ipaddress, args)
+            if address and address not in found[family]:
+                found[family].append(address)
+        interfaces.append(
+            {
+                "name": name,
+                "mode": _boot_mode(netif, name, any(groups)),
+                "inet": found["inet"],
+                "inet6": found["inet6"],
+                "accept_rtadv": _accepts_rtadv(netif, name),
+            }
+        )
+    # resolvconf(8) rewrites resolv.conf at boot only when dhclient-script
+    # hands it a lease: a static-only boot keeps resolv.conf as it is.
+    dhcp = any(e["mode"] in ("DHCP", "SYNCDHCP") for e in interfaces)
+    if dhcp and resolvconf and resolvconf_enabled(resolvconf_conf):
+        conf = rc_evaluate(rc_parsed(resolvconf_conf or "")[0], {})
+        servers = [w for w in _words(conf.get("name_servers", "")) if w]
+    else:
+        servers = []
+    return {
+        "interfaces": interfaces,
+        "defaultrouter": _boot_router(routing.get("defaultrouter")),
+        "ipv6_defaultrouter": _boot_router(routing.get("ipv6_defaultrouter")),
+        "nameservers": servers or parse_nameservers(resolv or ""),
+    }
+
+
+def _boot_mode(env, ifname, configured):
+    # network.subr: dhcpif, then syncdhcpif (SYNCDHCP, NOSYNCDHCP, else
+    # synchronous_dhclient).
+    if is_dhcp_interface(env, ifname):
+        for word in _words(rc_ifconfig(env, ifname)):
+            if word.lower() in ("syncdhcp", "nosyncdhcp"):
+                return "SYNCDHCP" if word.lower() == "syncdhcp" else "DHCP"
+        return "SYNCDHCP" if checkyesno(env.get("synchronous_dhclient", "")) else "DHCP"
+    return "static" if configured else "none"
+
+
+def _boot_aliases(env, ifname):
+    # network.subr's ifalias_af_common: ipv4_addrs_IF (each "inet A"), then
+    # ifconfig_IF_aliases and the ifconfig_IF_aliasN, split at each family
+    # word.
+    words = [w for w in _words(env.get(rc_ifvar(ifname, "_aliases"), "")) if w]
+    ipv4_addrs = env.get(_ipv4_addrs_var(rc_ifvar(ifname)), "")
+    for word in (w for w in _words(ipv4_addrs) if w):
+        words += ["inet", word]
+    groups = []
+    for word in words:
+        if word in ("inet", "inet6", "link", "ether") or not groups:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return groups + rc_aliases(env, ifname)
+
+
+def _boot_address(ipaddress, args):
+    # (family, "A/N") that ifconfig IF ARGS sets, or (family, None).  No
+    # mask: the classful one for IPv4 (in_aifaddr_ioctl), /64 for IPv6
+    # (ifconfig's af_inet6.c).
+    family = "inet6" if args[:1] == ["inet6"] else "inet"
+    words = args[1:] if args[:1] in (["inet"], ["inet6"]) else args
+    if not words or "-" in words[0]:  # an address range, none here
+        return family, None
+    text, _, length = words[0].partition("/")
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return family, None
+    if ip.version != (6 if family == "inet6" else 4):
+        return family, None
+    if ip.version == 4:
+        first = int(ip) >> 24
+        default = 8 if first < 128 else 16 if first < 192 else 24
+    else:
+        default = 64
+    if not length:
+        length = _rc_prefixlen(words[1:3], default)
+    if not str(length).isdigit() or int(length) > ip.max_prefixlen:
+        return family, None
+    return family, f"{ip}/{int(length)}"
+
+
+def _accepts_rtadv(env, ifname):
+    # network.subr's ipv6_autoconfif.
+    if _is_family(ifname, _NOT_DHCP) or _is_family(ifname, _NO_ADDRESS_FAMILY):
+        return False
+    if checkyesno(env.get("ipv6_gateway_enable", "")):
+        return False
+    if env.get(rc_ifvar(ifname, prefix="ipv6_prefix_")):
+        return False
+    if checkyesno(env.get("ipv6_enable", "")):
+        return not _is_family(ifname, ("bridge",))
+    words = _words(rc_ifconfig(env, ifname, "_ipv6"))
+    words += _words(env.get(rc_ifvar(ifname, prefix="ipv6_ifconfig_"), ""))
+    return "accept_rtadv" in words
+
+
+def _boot_router(value):
+    # rc.d/routing: NO or empty is none.
+    value = (value or "").strip()
+    return None if value.lower() in ("", "no") else value
+
+
+def boot_drift(preview, interfaces, routes, leases):
+    """Where the running system and its boot disagree, one sentence each.
+
+    interfaces: parse_ifconfig(); routes: parse_netstat_routes(); leases:
+    {interface: address} of the lease databases.  An hn(4) whose VF joined
+    it in laggN (hyperv_vfup) is carried by laggN.  Addresses that are not
+    rc.conf's to give (CARP, SLAAC, link-local, a lease's) are not drift.
+    """
+    import ipaddress
+
+    drift = []
+    for entry in preview["interfaces"]:
+        name = entry["name"]
+        carrier = interfaces.get(f"lagg{name[2:]}") if is_hn(name) else None
+        carrier = carrier or interfaces.get(name)
+        if carrier is None:
+            continue
+        where = name if carrier.name == name else f"{name} (on {carrier.name})"
+        theirs = _not_ours(carrier)
+        theirs |= {leases[n] for n in (name, carrier.name) if n in leases}
+        live = [
+            f"{a}/{n}"
+            for _, a, n in _live_addresses(ipaddress, carrier)
+            if _canonical(ipaddress, a) not in theirs
+        ]
+        boot = entry["inet"] + entry["inet6"]
+        drift += [f"{where}: {a} is live, not configured for boot" for a in live
+                  if a not in boot]  # fmt: skip
+        drift += [f"{where}: {a} is configured for boot, not live" for a in boot
+                  if a not in live]  # fmt: skip
+    entries = preview["interfaces"]
+    dynamic = {
+        "inet": any(e["mode"] in ("DHCP", "SYNCDHCP") for e in entries),
+        "inet6": any(e["accept_rtadv"] for e in entries),
+    }
+    for family, var in (("inet", "defaultrouter"), ("inet6", "ipv6_defaultrouter")):
+        want = preview[var]
+        route = routes.get(family)
+        gateway = route[0].partition("%")[0] if route else None
+        if want and gateway is None:
+            drift.append(f"no {family} default route is live; {var} is {want}")
+        elif want and _canonical(ipaddress, gateway) != _canonical(
+            ipaddress, want.partition("%")[0]
+        ):
+            drift.append(f"the {family} default route is {gateway}; {var} is {want}")
+        elif gateway and not want and not dynamic[family]:
+            drift.append(f"the {family} default route via {gateway} has no {var}")
+    return drift
+
+
+def boot_problems(preview, texts, root):
+    """The image checks: [(check, problem, fix)]; texts: {path: text} of the
+    rc files read (load_rc_conf's); root: $HVTOOLS_ROOT, for the fixes."""
+    found = []
+    entries = preview["interfaces"]
+    sysrc = f"sysrc -R {root}"
+    if not any(is_hn(e["name"]) and e["mode"] != "none" for e in entries):
+        found.append(
+            (
+                "check_boot_interfaces",
+                "no hn(4) is configured in rc.conf: the VM boots without network",
+                f'{sysrc} ifconfig_hn0="DHCP"',
+            )
+        )
+    routed = preview["defaultrouter"] or preview["ipv6_defaultrouter"]
+    dynamic = any(e["mode"] in ("DHCP", "SYNCDHCP") or e["accept_rtadv"]
+                  for e in entries)  # fmt: skip
+    if not routed and not dynamic:
+        for e in entries:
+            if e["mode"] == "static" and (e["inet"] or e["inet6"]):
+                found.append(
+                    (
+                        "check_boot_router",
+                        f"{e['name']} is static and no default router is "
+                        "configured: the VM boots reachable from its subnet only",
+                        f'{sysrc} defaultrouter="GATEWAY"',
+                    )
+                )
+                break
+    for path, text in texts.items():
+        if text is None or path in _RC_DEFAULTS:
+            continue
+        lines = text.split("\n")
+        for lineno, reason in rc_parsed(text)[1]:
+            if any(n in lines[lineno - 1] for n in _NETWORK_NAMES):
+                found.append(
+                    (
+                        "check_boot_statements",
+                        f"{path}:{lineno}: {reason}: hvtools cannot read what "
+                        "this line configures",
+                        "write it as NAME=VALUE",
+                    )
+                )
+    return found
+
+
+def format_boot(preview, drift):
+    """The boot preview and the drift, one "boot:" or "drift:" line each."""
+    rows = []
+    for e in preview["interfaces"]:
+        rtadv = "accept_rtadv" if e["accept_rtadv"] else ""
+        addresses = " ".join(e["inet"] + e["inet6"]) or "-"
+        rows.append([e["name"], e["mode"], addresses, rtadv])
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+    lines = [
+        "boot: " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + f"  {r[3]}"
+        for r in rows
+    ]
+    for var in ("defaultrouter", "ipv6_defaultrouter"):
+        lines.append(f"boot: {var} {preview[var] or '-'}")
+    lines.append(f"boot: nameservers {' '.join(preview['nameservers']) or '-'}")
+    lines += [f"drift: {d}" for d in drift]
+    return "".join(line.rstrip() + "\n" for line in lines)
 
 
 # The installation checks: is hvtools what runs?  Each returns a list of
@@ -3326,50 +3687,78 @@ def bytecode_warnings(archive, python):
 
 def hvtools_status(args):
     """hvtools status [--json]: each hn(4) with its VF, lagg, addresses and
-    rc.conf mode, warnings about the VF set-up, and the installation's
-    problems (exit 78 when there are any)."""
+    rc.conf mode, warnings about the VF set-up, what the next boot
+    configures and where the running system differs from it, and the
+    problems of the installation and, on an image, of its boot (exit 78
+    when there are any)."""
+    import os
+
     if args not in ([], ["--json"]):
         raise Failure(EX_USAGE, "usage: hvtools status [--json]")
     problems = [
         (check.__name__, text, fix) for check in INSTALL_CHECKS for text, fix in check()
     ]
-    rows, warnings, skipped = [], [], []
-    if is_image():
+    texts = {}
+    try:
+        load_rc_conf(("netif", "routing"), texts)
+    except Failure:
+        texts = None  # check_rc_conf has said why
+    netif, routing = (_rc_env(texts or {}, files) for files in _rc_chains(texts or {}))
+    rows, warnings, skipped, drift = [], [], [], []
+    interfaces = {}
+    image = is_image()
+    if image:
         skipped.append(
-            "interfaces, VFs and kernel settings: the root is an image "
+            "interfaces, VFs, kernel settings and drift: the root is an image "
             "(no devfs on its /dev), not a running system"
         )
     else:
-        rows, warnings = _live_status()
+        interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+        rows, warnings = _live_status(interfaces, netif)
+    preview = boot_preview(
+        netif,
+        routing,
+        resolvconf_conf=read_text(RESOLVCONF_CONF),
+        resolv=read_text("/etc/resolv.conf"),
+        resolvconf=os.access(root_path(RESOLVCONF), os.X_OK),
+        # An image has no interfaces to list; every Hyper-V VM has hn0,
+        # which ifconfig_DEFAULT alone may configure.
+        live=["hn0"] if image else [name for name in interfaces if is_hn(name)],
+    )
+    if image:
+        if texts is not None:
+            root = os.environ.get("HVTOOLS_ROOT") or "/"
+            problems += boot_problems(preview, texts, root)
+    else:
+        leases = _lease_addresses(interfaces)
+        drift = boot_drift(preview, interfaces, default_routes(), leases)
     warnings += bytecode_warnings(daemons_archive(), launcher_python())
     if args:
         import json
 
         report_ = {
-            "image": bool(skipped),
+            "image": image,
             "interfaces": [
                 {k: getattr(r, k) for k in HnStatus.__slots__} for r in rows
             ],
+            "boot": preview,
+            "drift": drift,
             "warnings": warnings,
             "problems": [{"check": c, "problem": t, "fix": f} for c, t, f in problems],
             "skipped": skipped,
         }
         sys.stdout.write(json.dumps(report_, indent=2, sort_keys=True) + "\n")
     else:
-        if rows or not skipped:
+        if not image:
             sys.stdout.write(format_status(rows))
+        sys.stdout.write(format_boot(preview, drift))
         sys.stdout.write("".join(f"warning: {w}\n" for w in warnings))
         sys.stdout.write("".join(f"problem: {t} (fix: {f})\n" for _, t, f in problems))
         sys.stdout.write("".join(f"skipped: {s}\n" for s in skipped))
     return EX_CONFIG if problems else EX_OK
 
 
-def _live_status():
-    try:
-        env = load_rc_conf()
-    except Failure:
-        env = {}  # check_rc_conf has said why
-    interfaces = parse_ifconfig(run([IFCONFIG]).stdout)
+def _live_status(interfaces, env):
     vfs = {name: sysctl(f"dev.hn.{name[2:]}.vf") for name in interfaces if is_hn(name)}
     rows = status_rows(interfaces, vfs, env)
     warnings = status_warnings(

@@ -16,7 +16,8 @@ and every API call for its whole read-modify-write (the state file is
 replaced by rename), so concurrent calls are serialised.  ``install()``
 writes the programs /sbin/ifconfig, /sbin/sysctl, /sbin/route,
 /sbin/dhclient, /bin/pkill, /bin/pgrep, /bin/kill and /usr/bin/netstat into
-$ROOT as sh wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``.
+$ROOT as sh wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``, and
+/dev/null, which a running system's devfs has and an image's /dev lacks.
 main() takes the program path first; root is the path without the
 program's place (HVTOOLS_ROOT is not used; "/" when run chroot(8)ed into
 the root, as tests/freebsdsh.py does).  dhclient writes its pid file; on a
@@ -2326,8 +2327,12 @@ class FakeBSD:
             with open(path, "w") as f:
                 f.write(f'#!/bin/sh\nexec {sys.executable} -I -S {me} "$0" "$@"\n')
             os.chmod(path, 0o755)
-        for rel in ("var/run/dhclient", "var/db", "etc"):
+        for rel in ("var/run/dhclient", "var/db", "etc", "dev"):
             os.makedirs(os.path.join(self.root, rel), exist_ok=True)
+        # A running kernel has devfs(5) on /dev (vfs_mountroot.c,
+        # vfs_mountroot_devfs()), null among its devices (null.c); an image's
+        # /dev is an empty directory (etc/mtree/BSD.root.dist).
+        open(os.path.join(self.root, "dev", "null"), "a").close()
         with self._locked():
             pass
         return self

@@ -15,11 +15,13 @@ ones aside: the kernel makes those) and the default routes, per family,
 with their interfaces.
 """
 
+import os
+
 import pytest
 
 import fakebsd
 import freebsdsh
-from conftest import Runner
+from conftest import Runner, hv_env
 
 HN0_MAC = "00:0d:3a:00:00:10"
 HN1_MAC = "00:0d:3a:00:00:11"
@@ -224,3 +226,114 @@ def test_boot_runs_freebsds_scripts_on_the_simulator(tmp_path):
     assert ["ifconfig", "hn0", "inet", "10.0.0.4/24"] in argvs  # network.subr
     assert ["dhclient", "hn1"] in argvs  # rc.d/dhclient, devd's LINK_UP
     assert ["dhclient", "hn0"] not in argvs
+
+
+# An image: hv_set_ifconfig on a mounted disk (no devfs on its /dev) writes
+# the files and runs nothing; the boot that follows configures the request.
+
+POISON = '#!/bin/sh\necho "$0 $*" >> {marker}\nexit 99\n'
+HOST_PROGRAMS = ("ifconfig", "route", "netstat", "pgrep", "pkill", "kill",
+                 "dhclient", "dhclient-script", "resolvconf", "sysctl")  # fmt: skip
+
+
+def poison(path, marker):
+    path.write_text(POISON.format(marker=marker))
+    path.chmod(0o755)
+
+
+def set_ifconfig_on_image(dist, top, tmp_path, **fields):
+    """hv_set_ifconfig on the root at top as an image: its /dev emptied, its
+    every program, and the host's on PATH, replaced by one that records its
+    run; all put back afterwards.  Returns the run and what was run."""
+    marker = tmp_path / "ran"
+    stash = tmp_path / "stash"
+    host = tmp_path / "host-bin"
+    host.mkdir()
+    for name in HOST_PROGRAMS:
+        poison(host / name, marker)
+    moved = [p for p in top.rglob("*") if p.is_file() and os.access(p, os.X_OK)]
+    moved += list((top / "dev").iterdir())
+    for path in moved:
+        (stash / path.relative_to(top)).parent.mkdir(parents=True, exist_ok=True)
+        path.rename(stash / path.relative_to(top))
+        if path.parent.name != "dev":
+            poison(path, marker)
+    text = "".join(f"{k}={v}\n" for k, v in fields.items())
+    (top / REQUEST.lstrip("/")).write_text(text)
+    done = Runner(dist, top)(
+        "hv_set_ifconfig", REQUEST, via="sh", env=hv_env(top, PATH=str(host))
+    )
+    for path in moved:
+        (stash / path.relative_to(top)).replace(path)
+    return done, marker.read_text() if marker.exists() else ""
+
+
+def nameservers(top):
+    text = (top / "etc/resolv.conf").read_text()
+    return [
+        line.split()[1] for line in text.splitlines() if line.startswith("nameserver ")
+    ]
+
+
+@pytest.mark.parametrize(
+    "rc_conf, fields, state, dns",
+    [
+        (
+            'ifconfig_hn0="DHCP"\n',
+            {
+                "IP_ADDR": "10.0.0.4",
+                "SUBNET": "24",
+                "GATEWAY": "10.0.0.1",
+                "DNS": "10.0.0.2",
+            },
+            {"hn0": ["10.0.0.4/24"], "default": [("inet", "10.0.0.1", "hn0")]},
+            ["10.0.0.2"],
+        ),
+        (
+            'ifconfig_hn0="inet 10.9.0.4/16"\ndefaultrouter="10.9.0.1"\n',
+            {
+                "IP_ADDR": "10.0.0.4;10.0.0.5;2001:db8::4;2001:db8:1::4",
+                "SUBNET": "24;24;64;64",
+                "GATEWAY": "10.0.0.1;2001:db8::1",
+                "DNS": "10.0.0.2;2001:db8::53",
+            },
+            {
+                "hn0": [
+                    "10.0.0.4/24",
+                    "10.0.0.5/32",
+                    "2001:db8:1::4/64",
+                    "2001:db8::4/64",
+                ],
+                "default": [
+                    ("inet", "10.0.0.1", "hn0"),
+                    ("inet6", "2001:db8::1", "hn0"),
+                ],
+            },
+            ["10.0.0.2", "2001:db8::53"],
+        ),
+        (
+            'ifconfig_hn0="inet 10.0.0.4/24"\ndefaultrouter="10.0.0.1"\n',
+            {"DHCP": "1", "DNS": "10.0.0.2"},
+            {"hn0": ["10.0.0.7/24"], "default": [("inet", "10.0.0.1", "hn0")]},
+            ["10.0.0.2", "168.63.129.16"],  # name_servers first, then the lease's
+        ),
+    ],
+    ids=["static-ipv4", "ipv4-ipv6-aliases", "dhcp"],
+)
+def test_image_boots_as_requested_and_nothing_ran(dist, tmp_path, rc_conf, fields,
+                                                  state, dns):  # fmt: skip
+    top = tmp_path / "image"
+    leases = {"hn0": ("10.0.0.7/24", "10.0.0.1", ["168.63.129.16"])}
+    sim = make_root(top, {"rc.conf": rc_conf}, leases)
+    freebsdsh.install_resolvconf(top)
+    (top / "etc/resolv.conf").write_text("nameserver 168.63.129.16\n")
+    fields = {"HWADDR": HN0_MAC, "IF_NAME": "hn0", "DHCP": "0", **fields}
+    done, ran = set_ifconfig_on_image(dist, top, tmp_path, **fields)
+    assert (done.returncode, ran) == (0, ""), done.stderr
+    assert done.stdout.endswith(" (image: written for the next boot)\n")
+    assert sim.calls() == []
+    boot(top)
+    got = end_state(sim)
+    assert {"hn0": got["hn0"], "default": got["default"]} == state
+    assert got["hn1"] == []
+    assert nameservers(top) == dns

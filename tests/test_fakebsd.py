@@ -12,6 +12,7 @@ import time
 import pytest
 
 import fakebsd
+import hvtools
 
 HN0_MAC = "00:15:5d:0a:0b:0c"
 
@@ -53,6 +54,13 @@ def test_install_writes_executable_wrappers(sim, root):
         assert sys.executable in text
         assert os.path.abspath(fakebsd.__file__) in text
     assert (root / "var/db/fakebsd/state.json").is_file()
+
+
+def test_install_mounts_a_devfs(sim, root, monkeypatch):
+    # A running system, not an image, to whoever tells them apart by /dev.
+    assert [p.name for p in (root / "dev").iterdir()] == ["null"]
+    monkeypatch.setenv("HVTOOLS_ROOT", str(root))
+    assert hvtools.is_image() is False
 
 
 def test_programs_do_not_depend_on_hvtools_root(sim, root, tmp_path):

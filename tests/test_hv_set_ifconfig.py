@@ -301,8 +301,10 @@ ROUTE_HN1 = {"inet": ("10.1.0.1", "hn1")}
 
 
 def plan(
-    fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None, **kw
-):
+    fields=None, rc=None, ifconfig=IFCONFIG, resolv=RESOLV, routes=None, dh=None,
+    leases=None, **kw
+):  # fmt: skip
+    """The plan on a running system; ifconfig None: on an image."""
     texts = {
         "/etc/defaults/rc.conf": DEFAULTS,
         "/etc/rc.conf": 'ifconfig_hn1="inet 10.1.0.4/24"\n'
@@ -312,15 +314,13 @@ def plan(
         "/etc/rc.conf.d/routing": None,
     }
     texts.update(rc or {})
-    return hvtools.plan_set_ifconfig(
-        parse(**(fields or {})),
-        hvtools.parse_ifconfig(ifconfig),
-        rc=texts,
-        resolv=resolv,
-        routes=ROUTE_HN1 if routes is None else routes,
-        dhclients=dh or {},
-        **kw,
-    )
+    machine = hvtools.Machine(texts, resolv=resolv, **kw)
+    if ifconfig is not None:
+        machine.interfaces = hvtools.parse_ifconfig(ifconfig)
+        machine.routes = ROUTE_HN1 if routes is None else routes
+        machine.dhclients = dh or {}
+        machine.leases = leases or {}
+    return hvtools.plan_set_ifconfig(parse(**(fields or {})), machine)
 
 
 def commands(p):
@@ -1839,3 +1839,76 @@ def test_routes_after_predicts_the_kernel():
     assert after({"inet": ("link#2", "hn0")}, interfaces, {("hn0", "10.0.0.4")}) == {
         "inet": ("link#2", "hn0")
     }
+
+
+# On an image (no devfs on its /dev): the files, and nothing run.
+
+IMAGE_NOTE = "hv_set_ifconfig: warning: hn0: HWADDR 00:0d:3a:12:34:56 not checked: an image has no interfaces, IF_NAME names it\n"  # noqa: E501
+
+
+def test_plan_on_an_image_writes_the_files_and_has_no_commands():
+    for fields in ({"IP_ADDR": "10.1.0.9", "DNS": "10.1.0.3"}, {"DHCP": "1"}):
+        p = plan({"IF_NAME": "hn1", **fields}, ifconfig=None)
+        assert (p.commands, p.routes) == ([], [])
+        assert p.files
+        assert p.warnings == [
+            f"hn1: HWADDR {HN1_MAC} not checked: an image has no interfaces,"
+            " IF_NAME names it"
+        ]
+        assert p.summary.endswith(" (image: written for the next boot)")
+    p = plan({"IF_NAME": "hn1", "IP_ADDR": "10.1.0.9", "DNS": "10.1.0.3"},
+             ifconfig=None, resolvconf=True)  # fmt: skip
+    # resolvconf(8) cannot run; boot would not run it for a static interface
+    assert p.commands == []
+    assert 'name_servers="10.1.0.3"' in new_text(p, "/etc/resolvconf.conf")
+    assert "nameserver 10.1.0.3\n" in new_text(p, "/etc/resolv.conf")
+
+
+def test_plan_on_an_image_needs_if_name():
+    with pytest.raises(hvtools.Failure) as caught:
+        plan({"IF_NAME": ""}, ifconfig=None)
+    assert caught.value.status == hvtools.EX_DATAERR
+
+
+@pytest.fixture
+def image(root, vm):
+    """The VM's disk mounted elsewhere: no devfs on its /dev."""
+    (root / "dev/null").unlink()
+    return root
+
+
+def test_an_image_gets_the_files_and_nothing_runs(run, image, vm):
+    result = set_ip(run, image, hn0_request(IP_ADDR="10.0.0.5", DNS="10.0.0.3"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == IMAGE_NOTE
+    assert result.stdout == (
+        "hn0: static 10.0.0.5/24 gw 10.0.0.1 dns 1 (image: written for the next boot)\n"
+    )
+    assert vm.calls() == []
+    assert addresses(vm, "hn0") == ["10.0.0.4/24"]
+    assert rc_env(image)["ifconfig_hn0"] == "inet 10.0.0.5/24"
+    assert (image / "etc/resolv.conf").read_text() == RESOLV_CONF.replace(
+        "10.0.0.2", "10.0.0.3"
+    )
+
+
+def test_an_image_request_without_if_name_is_bad_data(run, image, vm):
+    before = files(image)
+    result = set_ip(run, image, hn0_request(IF_NAME=""))
+    assert result.returncode == 65
+    assert result.stderr == (
+        "hv_set_ifconfig: bad request: no IF_NAME: an image has no interfaces to"
+        " match HWADDR\n"
+    )
+    assert vm.calls() == []
+    assert files(image) == before
+
+
+def test_an_image_dry_run_shows_the_diffs_only(run, image, vm):
+    before = files(image)
+    result = set_ip(run, image, hn0_request(IP_ADDR="10.0.0.5"), "--dry-run")
+    assert (result.returncode, result.stderr) == (0, IMAGE_NOTE)
+    assert result.stdout.startswith("--- /etc/rc.conf\n+++ /etc/rc.conf\n")
+    assert '+ifconfig_hn0="inet 10.0.0.5/24"\t# primary\n' in result.stdout
+    assert vm.calls() == []
+    assert files(image) == before

@@ -172,3 +172,18 @@ def test_hyperv_vf_delay(value, expected):
 )
 def test_vf_transparent(value, expected):
     assert hvtools.is_vf_transparent(value) is expected
+
+
+@pytest.mark.parametrize("args", [("mce0", "0"), ("mce0", "3")])
+def test_an_image_is_refused_and_nothing_runs(run, root, sim, args):
+    # A disk mounted at HVTOOLS_ROOT (no devfs on its /dev) has no VF.
+    sim.add_interface("hn0")
+    sim.add_vf("hn0", "mce0")
+    (root / "dev/null").unlink()
+    result = run("hyperv_vfattach", *args)
+    assert result.returncode == 69
+    assert result.stderr == (
+        f"hyperv_vfattach: {root}: an image (no devfs on its /dev), not a running"
+        " system: nothing to do\n"
+    )
+    assert sim.calls() == []

@@ -140,7 +140,11 @@ def test_link_local(address, expected):
                 "ifconfig_hn0_alias2": "10.0.0.6/32",
                 "ifconfig_hn0_alias3": "ether 00:11:22:33:44:55",
                 "ifconfig_hn0_alias4": "inet 10.0.0.10-12/32",
-                "ifconfig_hn0_alias6": "inet 10.0.0.99/32",  # after a gap
+                # network.subr (12.1 ifalias_af_common) takes every aliasN
+                # set, in N's order: a gap stops nothing, an empty one does.
+                "ifconfig_hn0_alias6": "inet 10.0.0.99/32",
+                "ifconfig_hn0_alias12": "",
+                "ifconfig_hn0_alias13": "inet 10.0.0.98/32",
             },
             [
                 [IF, "lagg0", "inet", "10.0.0.4/24"],
@@ -150,6 +154,7 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
                 [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
                 [IF, "lagg0", "inet", "10.0.0.6/32", "alias"],
+                [IF, "lagg0", "inet", "10.0.0.99/32", "alias"],
             ],
         ),
         (
@@ -607,3 +612,18 @@ def test_e2e_a_bad_rc_conf_word_does_not_keep_dhclient_from_starting(vm):
     )
     assert sorted(vm.addresses("lagg0")) == ["10.0.0.4/24", "10.0.0.6/32"]
     assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+def test_an_image_is_refused_and_nothing_runs(run, root, sim):
+    # A disk mounted at HVTOOLS_ROOT (no devfs on its /dev) has no VF.
+    sim.add_interface("hn0")
+    sim.add_vf("hn0", "mce0")
+    (root / "dev/null").unlink()
+    result = run("hyperv_vfup", "hn0")
+    assert result.returncode == 69
+    assert result.stderr == (
+        f"hyperv_vfup: {root}: an image (no devfs on its /dev), not a running"
+        " system: nothing to do\n"
+    )
+    assert sim.calls() == []
+    assert "lagg0" not in sim.state()["interfaces"]

@@ -9,6 +9,7 @@ import subprocess
 import zipfile
 
 import pytest
+import test_boot
 from vfvm import VM
 
 import build
@@ -217,7 +218,8 @@ def status_table(vm):
     )
     assert (result.returncode, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
-    table = [line.split() for line in lines if not line.startswith("warning: ")]
+    ours = ("warning: ", "boot: ", "drift: ")
+    table = [line.split() for line in lines if not line.startswith(ours)]
     return table, [line for line in lines if line.startswith("warning: ")]
 
 
@@ -307,9 +309,15 @@ def test_a_default_install_passes_on_an_image(image, dist):
     assert report["image"] is True
     assert report["interfaces"] == []
     assert "image" in report["skipped"][0]
+    assert report["boot"]["interfaces"] == [
+        {"name": "hn0", "mode": "DHCP", "inet": [], "inet6": [], "accept_rtadv": False}
+    ]
+    assert report["drift"] == []
     text = status(image, dist)
     assert text.returncode == 0
-    assert text.stdout.startswith("skipped: ")
+    lines = text.stdout.splitlines()
+    assert lines[0] == "boot: hn0  DHCP  -"
+    assert lines[-1].startswith("skipped: ")
 
 
 def test_a_base_script_put_back_fails(image, dist):
@@ -320,8 +328,8 @@ def test_a_base_script_put_back_fails(image, dist):
     assert problem["check"] == "check_daemon_links"
     assert problem["problem"].startswith("/usr/libexec/hyperv/hv_set_ifconfig ")
     assert problem["fix"] == hvtools.ACTIVATE
-    line = status(image, dist).stdout.splitlines()[0]
-    assert line == f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})"
+    lines = status(image, dist).stdout.splitlines()
+    assert f"problem: {problem['problem']} (fix: {hvtools.ACTIVATE})" in lines
 
 
 def test_missing_rules_fail(image, dist):
@@ -477,3 +485,303 @@ def test_status_warns_of_a_python_without_bytecode(image, dist):
     (warned,) = [w for w in result.stdout.splitlines() if "bytecode" in w]
     assert warned.startswith("warning: /usr/local/bin/python3 is Python 3.8,")
     assert f"{image}/usr/local/libexec/hyperv/hvtools" in warned
+
+
+# The boot preview against FreeBSD's own boot (tests/test_boot.py's harness:
+# 12.1's rc.d/netif, rc.d/routing and rc.d/dhclient on the simulator).  Each
+# root puts several rc.conf forms on its six NICs: one boot checks them all.
+
+SIX_NICS = {f"hn{n}": f"00:0d:3a:00:01:{n:02x}" for n in range(6)}
+
+ORACLE_ROOTS = {
+    "files": (
+        {
+            "rc.conf": 'ifconfig_hn0="DHCP"\n'
+            'ifconfig_hn1="SYNCDHCP"\n'
+            # inet A netmask M; aliases in both spellings, after a gap
+            # (alias3 after the unset alias2), not after an empty one (alias4).
+            'ifconfig_hn2="inet 10.0.2.4 netmask 255.255.255.0"\n'
+            'ifconfig_hn2_alias0="inet 10.0.2.5 netmask 0xffffffff"\n'
+            'ifconfig_hn2_alias1="10.0.2.6/32"\n'
+            'ifconfig_hn2_alias12="inet 10.0.2.8/32"\n'
+            'ifconfig_hn2_alias4=""\n'
+            'ifconfig_hn2_alias3="inet 10.0.2.9/32"\n'
+            'ifconfig_hn3="inet 10.0.3.4/24"\n'
+            'ifconfig_DEFAULT="DHCP"\n',
+            "rc.conf.local": 'ifconfig_hn3="inet 10.0.3.9/25"\n'
+            'ipv6_defaultrouter="2001:db8:4::1"\n',
+            "rc.conf.d/netif": 'ifconfig_hn4="inet 10.0.4.4/24"\n'
+            'ifconfig_hn4_ipv6="inet6 2001:db8:4::4 prefixlen 64"\n'
+            # rc.d/routing does not read netif's file.
+            'defaultrouter="10.0.4.9"\n',
+            "rc.conf.d/routing": 'defaultrouter="10.0.3.1"\n',
+        },
+        {"hn0": ("10.0.0.7/24",), "hn1": ("10.0.1.7/24",), "hn5": ("10.0.5.7/24",)},
+    ),
+    "forms": (
+        {
+            "rc.conf": 'ifconfig_hn0="inet 10.1.0.4 netmask 0xffffff00"\n'
+            'ifconfig_hn0_aliases="inet 10.1.0.10/32 inet 10.1.0.11/32"\n'
+            'ipv4_addrs_hn0="10.1.0.20/24"\n'
+            'ifconfig_hn1="inet 192.168.1.4"\n'
+            'ifconfig_hn2_ipv6="inet6 accept_rtadv"\n'
+            'ifconfig_hn3="inet 10.1.3.4/24"\n'
+            'ifconfig_hn3_ipv6="2001:db8:3::4/64"\n'
+            'ifconfig_hn3_alias0="inet6 2001:db8:3::5 prefixlen 64"\n'
+            'ifconfig_hn3_alias1="inet6 2001:db8:3::6/128"\n'
+            'ifconfig_hn4="NOSYNCDHCP"\n'
+            'ifconfig_hn5="DHCP"\n'
+            'synchronous_dhclient="YES"\n'
+            'defaultrouter="10.1.0.1"\n'
+            'ipv6_defaultrouter="2001:db8:3::1"\n',
+        },
+        {"hn4": ("10.1.4.7/24",), "hn5": ("10.1.5.7/24",)},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ORACLE_ROOTS)
+def test_boot_preview_is_what_freebsd_boots(name, dist, tmp_path, monkeypatch):
+    rc_conf, leases = ORACLE_ROOTS[name]
+    monkeypatch.setattr(test_boot, "NICS", SIX_NICS)
+    top = tmp_path / "boot"
+    sim = test_boot.make_root(top, rc_conf, leases)
+    before = json.loads(status(top, dist, "--json").stdout)["boot"]
+    test_boot.boot(top)
+    booted = test_boot.end_state(sim)
+    report = json.loads(status(top, dist, "--json").stdout)
+    assert report["boot"] == before
+    got = {}
+    for entry in before["interfaces"]:
+        addresses = entry["inet"] + entry["inet6"]
+        if entry["mode"] in ("DHCP", "SYNCDHCP"):
+            addresses.append(leases[entry["name"]][0])
+        got[entry["name"]] = sorted(addresses)
+    assert got == {n: booted[n] for n in SIX_NICS}
+    routers = [
+        ("inet", before["defaultrouter"]),
+        ("inet6", before["ipv6_defaultrouter"]),
+    ]
+    assert [(f, r) for f, r in routers if r] == [
+        (f, g) for f, g, _ in booted["default"]
+    ]
+    rtadv = {e["name"]: e["accept_rtadv"] for e in before["interfaces"]}
+    assert rtadv == {n: bool(sim.interface(n)["nd6"] & 0x2) for n in SIX_NICS}
+    modes = {e["name"]: e["mode"] for e in before["interfaces"]}
+    synchronous = {n for n in SIX_NICS if ["dhclient", n] in before_routing(sim)}
+    assert synchronous == {n for n, m in modes.items() if m == "SYNCDHCP"}
+    # The booted system is what its rc.conf boots: no drift.
+    assert report["drift"] == []
+
+
+def before_routing(sim):
+    # The commands rc.d/netif ran: those before rc.d/routing's first route.
+    argvs = [c["argv"] for c in sim.calls()]
+    return argvs[: next(i for i, a in enumerate(argvs) if a[0] == "route")]
+
+
+# Drift: the running system against its boot (pure)
+
+NO_ROUTES = {"inet": None, "inet6": None}
+HN0 = "hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n"
+STATIC = {"ifconfig_hn0": "inet 10.0.0.4/24", "defaultrouter": "10.0.0.1"}
+ROUTED = {"inet": ("10.0.0.1", "hn0"), "inet6": None}
+
+
+def drift(env, lines, routes=ROUTED, leases=None, text=HN0):
+    interfaces = hvtools.parse_ifconfig(text + "".join(f"\t{x}\n" for x in lines))
+    preview = hvtools.boot_preview(
+        env, env, resolvconf_conf=None, resolv=None, resolvconf=False,
+        live=[n for n in interfaces if hvtools.is_hn(n)],
+    )  # fmt: skip
+    return hvtools.boot_drift(preview, interfaces, routes, leases or {})
+
+
+def test_no_drift_when_live_is_boot():
+    assert drift(STATIC, ["inet 10.0.0.4 netmask 0xffffff00"]) == []
+
+
+def test_drift_an_address_live_but_not_configured():
+    lines = ["inet 10.0.0.4 netmask 0xffffff00", "inet 10.0.0.99 netmask 0xffffffff"]
+    assert drift(STATIC, lines) == [
+        "hn0: 10.0.0.99/32 is live, not configured for boot"
+    ]
+
+
+def test_drift_an_address_configured_but_not_live():
+    env = dict(STATIC, ifconfig_hn0_ipv6="inet6 2001:db8::4/64")
+    assert drift(env, ["inet 10.0.0.4 netmask 0xffffff00"]) == [
+        "hn0: 2001:db8::4/64 is configured for boot, not live"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "routes", "expected"),
+    [
+        (STATIC, {"inet": ("10.0.0.9", "hn0")}, "the inet default route is 10.0.0.9; "
+         "defaultrouter is 10.0.0.1"),
+        (STATIC, NO_ROUTES, "no inet default route is live; defaultrouter is 10.0.0.1"),
+        ({"ifconfig_hn0": "inet 10.0.0.4/24"}, ROUTED,
+         "the inet default route via 10.0.0.1 has no defaultrouter"),
+        (dict(STATIC, ipv6_defaultrouter="fe80::1%hn0"), ROUTED,
+         "no inet6 default route is live; ipv6_defaultrouter is fe80::1%hn0"),
+    ],
+)  # fmt: skip
+def test_drift_a_default_route_not_the_configured_one(env, routes, expected):
+    assert drift(env, ["inet 10.0.0.4 netmask 0xffffff00"], routes) == [expected]
+
+
+def test_no_drift_for_an_ipv6_router_with_its_scope():
+    env = dict(STATIC, ipv6_defaultrouter="fe80::1%hn0")
+    routes = dict(ROUTED, inet6=("fe80::1%hn0", "hn0"))
+    assert drift(env, ["inet 10.0.0.4 netmask 0xffffff00"], routes) == []
+
+
+def test_no_drift_for_carp_slaac_or_link_local():
+    env = dict(STATIC, ifconfig_hn0_ipv6="inet6 accept_rtadv")
+    lines = [
+        "inet 10.0.0.4 netmask 0xffffff00",
+        "inet 10.0.0.50 netmask 0xffffffff vhid 1",
+        "inet6 fe80::1%hn0 prefixlen 64 scopeid 0x2",
+        "inet6 2001:db8::215:5dff:fe0a:b0c prefixlen 64 autoconf",
+        "inet6 2001:db8::50 prefixlen 64 vhid 2",
+    ]
+    assert drift(env, lines) == []
+
+
+def test_no_drift_for_a_lease():
+    # The lease's address and router belong to dhclient, not to rc.conf;
+    # another address on the DHCP interface is drift.
+    env = {"ifconfig_hn0": "DHCP"}
+    live = ["inet 10.0.0.7 netmask 0xffffff00"]
+    assert drift(env, live, leases={"hn0": "10.0.0.7"}) == []
+    assert drift(env, live) == ["hn0: 10.0.0.7/24 is live, not configured for boot"]
+
+
+def test_drift_of_an_hn_is_read_on_its_lagg():
+    # After hyperv_vfup, hn0's configuration lives on lagg0, whose dhclient
+    # keeps its own lease database.
+    lagg = (
+        "lagg0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0\n"
+        "\tinet 10.0.0.7 netmask 0xffffff00\n\tinet 10.0.0.5 netmask 0xffffffff\n"
+        "\tlaggport: hn0 flags=0<>\n"
+    )
+    env = {"ifconfig_hn0": "DHCP", "ifconfig_hn0_alias0": "inet 10.0.0.5/32"}
+    assert drift(env, [], text=HN0 + lagg, leases={"lagg0": "10.0.0.7"}) == []
+    env["ifconfig_hn0_alias0"] = "inet 10.0.0.6/32"
+    assert drift(env, [], text=HN0 + lagg, leases={"lagg0": "10.0.0.7"}) == [
+        "hn0 (on lagg0): 10.0.0.5/32 is live, not configured for boot",
+        "hn0 (on lagg0): 10.0.0.6/32 is configured for boot, not live",
+    ]
+
+
+def test_status_shows_drift_on_the_simulator(root, dist, sim):
+    vm = VM(root, dist, sim)
+    vm.rc_conf('ifconfig_hn0="inet 10.0.0.4/24"\nhyperv_vf_delay="120"\n')
+    sim.add_interface("hn0", inet=["10.0.0.4/24", "10.0.0.99/32"])
+    report = json.loads(status(root, dist, "--json").stdout)
+    assert report["drift"] == ["hn0: 10.0.0.99/32 is live, not configured for boot"]
+    lines = status(root, dist).stdout.splitlines()
+    assert "drift: hn0: 10.0.0.99/32 is live, not configured for boot" in lines
+    assert "boot: hn0  static  10.0.0.4/24" in lines
+
+
+# The boot preview (pure)
+
+
+DHCP = {"ifconfig_hn0": "DHCP"}
+
+
+@pytest.mark.parametrize(
+    ("env", "resolvconf", "conf", "expected"),
+    [
+        (DHCP, True, 'name_servers="10.0.0.2 10.0.0.3"\n', ["10.0.0.2", "10.0.0.3"]),
+        (DHCP, True, None, ["168.63.129.16"]),
+        (DHCP, True, 'resolvconf="NO"\nname_servers="10.0.0.2"\n', ["168.63.129.16"]),
+        (DHCP, False, 'name_servers="10.0.0.2"\n', ["168.63.129.16"]),
+        # No lease at boot: resolvconf never runs, resolv.conf stays.
+        (STATIC, True, 'name_servers="10.0.0.2"\n', ["168.63.129.16"]),
+    ],
+)  # fmt: skip
+def test_boot_nameservers_are_resolvconfs_when_it_runs(env, resolvconf, conf, expected):
+    preview = hvtools.boot_preview(
+        env, {}, resolvconf_conf=conf, resolv="nameserver 168.63.129.16\n",
+        resolvconf=resolvconf,
+    )  # fmt: skip
+    assert preview["nameservers"] == expected
+
+
+def test_boot_preview_of_nothing():
+    preview = hvtools.boot_preview(
+        {"ifconfig_lo0": "inet 127.0.0.1", "defaultrouter": "NO"}, {},
+        resolvconf_conf=None, resolv=None, resolvconf=False,
+    )  # fmt: skip
+    assert preview == {
+        "interfaces": [],
+        "defaultrouter": None,
+        "ipv6_defaultrouter": None,
+        "nameservers": [],
+    }
+
+
+# The image checks
+
+
+def test_an_image_without_hn_fails(image, dist):
+    (image / "etc/rc.conf").write_text('ifconfig_em0="DHCP"\n')
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_boot_interfaces"
+    assert problem["fix"] == f'sysrc -R {image} ifconfig_hn0="DHCP"'
+
+
+def test_an_image_configured_by_ifconfig_default_passes(image, dist):
+    (image / "etc/rc.conf").write_text('ifconfig_DEFAULT="SYNCDHCP"\n')
+    report = problems(image, dist)
+    assert report["problems"] == []
+    assert [(e["name"], e["mode"]) for e in report["boot"]["interfaces"]] == [
+        ("hn0", "SYNCDHCP")
+    ]
+
+
+def test_an_image_static_without_a_router_fails(image, dist):
+    (image / "etc/rc.conf").write_text('ifconfig_hn0="inet 10.0.0.4/24"\n')
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_boot_router"
+    assert problem["problem"].startswith("hn0 is static and no default router")
+    (image / "etc/rc.conf.d").mkdir()
+    (image / "etc/rc.conf.d/routing").write_text('defaultrouter="10.0.0.1"\n')
+    assert problems(image, dist)["problems"] == []
+
+
+def test_an_image_with_an_unreadable_network_statement_fails(image, dist):
+    (image / "etc/rc.conf").write_text(
+        'ifconfig_hn0="DHCP"\nhostname=$(cat /etc/myname)\n'
+        'ifconfig_hn1="inet $(cat /etc/hn1)"\n'
+    )
+    (problem,) = problems(image, dist)["problems"]
+    assert problem["check"] == "check_boot_statements"
+    assert problem["problem"].startswith("/etc/rc.conf:3: ")
+
+
+# The demo, as a newcomer sees it
+
+
+def test_demo_installs_a_copy_and_configures_an_image(dist, capfd):
+    example = pathlib.Path(EXAMPLE)
+    before = {p: p.read_bytes() for p in example.rglob("*") if p.is_file()}
+    assert build.demo_story(str(dist)) == 0
+    out = capfd.readouterr().out
+    assert "problem:" not in out
+    installed = out[out.index("HVTOOLS_ROOT=vm ") :]
+    assert "boot: hn1  static    10.1.0.4/24 2001:db8:1::4/64" in installed
+    rescued = out[out.index("HVTOOLS_ROOT=image ") :]
+    assert "(image: written for the next boot)" in rescued
+    boot = rescued[rescued.index("hvtools status") :].splitlines()[1:6]
+    assert boot == [
+        "boot: hn0  SYNCDHCP  -",
+        "boot: hn1  static    10.1.0.4/24 10.1.0.5/32 2001:db8:1::4/64",
+        "boot: defaultrouter 10.1.0.1",
+        "boot: ipv6_defaultrouter 2001:db8:1::1",
+        "boot: nameservers 10.1.0.2 168.63.129.16",
+    ]
+    assert {p: p.read_bytes() for p in example.rglob("*") if p.is_file()} == before
