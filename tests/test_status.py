@@ -779,7 +779,7 @@ def test_demo_installs_a_copy_and_configures_an_image(dist, capfd):
     boot = rescued[rescued.index("hvtools status") :].splitlines()[1:6]
     assert boot == [
         "boot: hn0  SYNCDHCP  -",
-        "boot: hn1  static    10.1.0.4/24 10.1.0.5/32 2001:db8:1::4/64",
+        "boot: hn1  static    10.1.0.4/24 10.1.0.5/24 2001:db8:1::4/64",
         "boot: defaultrouter 10.1.0.1",
         "boot: ipv6_defaultrouter 2001:db8:1::1",
         "boot: nameservers 10.1.0.2 168.63.129.16",
