@@ -99,3 +99,29 @@ def test_only_root_may_run_it(root, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(freebsdsh.NotRoot):
         sh(root, "true")
+
+
+def test_current_rc_subr_runs_with_its_dollar_quotes(root):
+    # Current rc.subr's list_vars has `local IFS=$'\n'`, `local -` and
+    # set -o noglob: ifconfig_IF_aliasN handling depends on it.
+    fakebsd.FakeBSD(root).install()
+    freebsdsh.install_rc(root, release="current")
+    (root / "etc/rc.conf").write_text(
+        'ifconfig_hn0_alias0="inet 10.0.0.5/32"\nifconfig_hn0_alias1="x y"\n'
+    )
+    done = sh(
+        root,
+        ". /etc/rc.subr; load_rc_config netif;"
+        ' list_vars "ifconfig_hn0_alias*"; echo "localbase=$_localbase"',
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (
+        "ifconfig_hn0_alias0\nifconfig_hn0_alias1\nlocalbase=/usr/local\n"
+    )
+
+
+def test_the_roots_usr_libexec_hyperv_is_seen(root):
+    freebsdsh.install(root, "usr/libexec/hyperv/hyperv_vfup", release="current")
+    done = sh(root, "head -1 /usr/libexec/hyperv/hyperv_vfup; ls /usr/libexec/")
+    assert done.stdout.startswith("#!/bin/sh\n")
+    assert "hyperv" in done.stdout.split()

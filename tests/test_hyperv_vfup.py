@@ -30,10 +30,17 @@ def test_hn_unit_rejects_anything_else(name):
 
 
 def test_new_lagg_is_a_failover_of_hn_and_the_vf():
+    # As current FreeBSD's hyperv_vfup: hn stops accepting advertisements,
+    # joins with IPv6 enabled (lagg purges it), then has IPv6 disabled.
+    join = [IF, "lagg1", "laggproto", "failover", "laggport", "hn1", "laggport", "mce1"]
     assert hvtools.new_lagg_commands("hn1", "mce1", "lagg1") == [
-        [IF, "lagg1", "laggproto", "failover", "laggport", "hn1", "laggport", "mce1"],
+        [IF, "hn1", "inet6", "-accept_rtadv"],
+        join,
+        [IF, "hn1", "inet6", "ifdisabled"],
         [IF, "lagg1", "inet6", "no_dad"],
     ]
+    # A kernel without INET6 (no kern.features.inet6): no inet6 words.
+    assert hvtools.new_lagg_commands("hn1", "mce1", "lagg1", inet6=False) == [join]
 
 
 def test_dhclient_stop_signals_only_a_dhclient():
@@ -55,12 +62,14 @@ hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
 """
 
 
-def test_address_removal_keeps_link_local_ipv6():
+def test_address_removal_takes_link_local_ipv6_too():
     interface = hvtools.parse_ifconfig(HN0)["hn0"]
     assert hvtools.address_removal_commands(interface) == [
         [IF, "hn0", "inet", "10.0.0.4", "-alias"],
         [IF, "hn0", "inet", "10.0.0.5", "-alias"],
+        [IF, "hn0", "inet6", "fe80::215:5dff:fe0a:b0c%hn0", "-alias"],
         [IF, "hn0", "inet6", "2001:db8::4", "-alias"],
+        [IF, "hn0", "inet6", "FEBF::1%hn0", "-alias"],
         [IF, "hn0", "inet6", "fec0::1", "-alias"],
     ]
     assert hvtools.address_removal_commands(None) == []
@@ -167,10 +176,105 @@ def test_link_local(address, expected):
         ),
         ({}, []),
         ({"ifconfig_hn1": "DHCP"}, []),
+        (
+            # SLAAC: the lagg solicits a router advertisement at once.
+            {
+                "ifconfig_hn0": "DHCP",
+                "ifconfig_hn0_ipv6": "inet6 accept_rtadv",
+                "rtsol_flags": "-i",
+            },
+            [
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "accept_rtadv"],
+                [IF, "lagg0", "up"],
+                ["/sbin/dhclient", "lagg0"],
+                [IF, "lagg0", "inet6", "accept_rtadv"],
+                ["/sbin/rtsol", "-i", "lagg0"],
+            ],
+        ),
+        (
+            # ipv6_prefix_hn0: EUI-64 addresses, no autoconfiguration; the
+            # legacy ipv6_ifconfig_hn0[_aliasN] as inet6 words.
+            {
+                "ipv6_prefix_hn0": "2001:db8:1::1 2001:db8:2:0:/56",
+                "ipv6_ifconfig_hn0": "2001:db8::4/64 accept_rtadv",
+                "ipv6_ifconfig_hn0_alias0": "2001:db8::5/64",
+                "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+            },
+            [
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "2001:db8::4/64", "accept_rtadv"],
+                [IF, "lagg0", "up"],
+                [IF, "lagg0", "inet6", "2001:db8::6/64", "alias"],
+                [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
+                [
+                    IF,
+                    "lagg0",
+                    "inet6",
+                    "2001:db8:1::",
+                    "prefixlen",
+                    "64",
+                    "eui64",
+                    "alias",
+                ],
+                [
+                    IF,
+                    "lagg0",
+                    "inet6",
+                    "2001:db8:2:0::",
+                    "prefixlen",
+                    "56",
+                    "eui64",
+                    "alias",
+                ],
+            ],
+        ),
+        (
+            # Not an ipv6if interface (ipv6if): its inet6 aliases stay off,
+            # as at boot; ipv6_activate_all_interfaces enables IPv6 only.
+            {
+                "ifconfig_hn0": "inet 10.0.0.4/24",
+                "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+                "ifconfig_hn0_alias1": "inet 10.0.0.5/32",
+                "ipv6_activate_all_interfaces": "YES",
+            },
+            [
+                [IF, "lagg0", "inet", "10.0.0.4/24"],
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "up"],
+                [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
+            ],
+        ),
+        (
+            # ipv6_network_interfaces without hn0: no IPv6 for it.
+            {
+                "ifconfig_hn0_ipv6": "inet6 2001:db8::4/64",
+                "ipv6_network_interfaces": "hn1",
+            },
+            [],
+        ),
     ],
 )
 def test_lagg_gets_hns_rc_conf_configuration(env, expected):
     assert hvtools.lagg_config_commands(env, "hn0", "lagg0") == expected
+
+
+def test_lagg_ipv6_without_inet6_or_rtsol():
+    env = {
+        "ifconfig_hn0": "inet 10.0.0.4/24",
+        "ifconfig_hn0_ipv6": "inet6 accept_rtadv",
+        "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+    }
+    assert hvtools.lagg_config_commands(env, "hn0", "lagg0", inet6=False) == [
+        [IF, "lagg0", "inet", "10.0.0.4/24"],
+        [IF, "lagg0", "up"],
+    ]
+    assert hvtools.lagg_config_commands(env, "hn0", "lagg0", rtsol=False)[-1] == [
+        IF,
+        "lagg0",
+        "inet6",
+        "accept_rtadv",
+    ]
 
 
 def test_aliases_are_bounded():
@@ -222,9 +326,10 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
     ]
     assert all(result.returncode == 0 for _, result in handled)
     mutations = vm.mutations_since(mark)
-    assert [argv for argv in mutations if argv[1] != "hn0"] == [
+    assert [argv for argv in mutations if argv[-1] != "-alias"] == [
         ["ifconfig", "mce0", "up"],
         ["ifconfig", "lagg0", "create"],
+        ["ifconfig", "hn0", "inet6", "-accept_rtadv"],
         [
             "ifconfig",
             "lagg0",
@@ -235,6 +340,7 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
             "laggport",
             "mce0",
         ],
+        ["ifconfig", "hn0", "inet6", "ifdisabled"],
         ["ifconfig", "lagg0", "inet6", "no_dad"],
         ["pkill", "-F", "/var/run/dhclient/dhclient.hn0.pid", "-x", "dhclient"],
         ["ifconfig", "lagg0", "inet6", "-ifdisabled"],
@@ -245,9 +351,9 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
     # What is left of hn0's addresses once it is a port and its dhclient
     # is gone (the kernel drops a port's IPv6) is removed before lagg0 is
     # configured.
-    hn0 = [i for i, argv in enumerate(mutations) if argv[1] == "hn0"]
-    assert all(mutations[i][-1] == "-alias" for i in hn0)
-    assert all(4 < i < 5 + len(hn0) for i in hn0)
+    hn0 = [i for i, argv in enumerate(mutations) if argv[-1] == "-alias"]
+    assert all(mutations[i][1] == "hn0" for i in hn0)
+    assert all(6 < i < 7 + len(hn0) for i in hn0)
     assert vm.laggports("lagg0") == ["hn0", "mce0"]
     assert vm.addresses("hn0") == []
     assert vm.addresses("lagg0") == ["10.0.0.4/24", "2001:db8::4/64"]
