@@ -234,7 +234,12 @@ def _prepare(scratch, root, extra):
         merged = os.path.join(scratch, rel)
         os.makedirs(merged)
         for entry in os.listdir(host):
-            os.symlink(f"/.host{host}/{entry}", os.path.join(merged, entry))
+            # A link through /etc (Debian's alternatives: awk) would be
+            # followed in the test root's /etc: link to its end instead.
+            target = os.path.realpath(os.path.join(host, entry))
+            if not target.startswith(host + "/"):
+                target = os.path.join(host, entry)
+            os.symlink(f"/.host{target}", os.path.join(merged, entry))
         own = os.path.join(root, rel)
         for entry in os.listdir(own) if os.path.isdir(own) else ():
             path = os.path.join(own, entry)

@@ -125,3 +125,9 @@ def test_the_roots_usr_libexec_hyperv_is_seen(root):
     done = sh(root, "head -1 /usr/libexec/hyperv/hyperv_vfup; ls /usr/libexec/")
     assert done.stdout.startswith("#!/bin/sh\n")
     assert "hyperv" in done.stdout.split()
+
+
+def test_awk_is_there_though_debian_links_it_through_etc(root):
+    # current hyperv_vfup lists hn's inet6 addresses with awk.
+    done = sh(root, "echo 'inet6 fe80::1' | awk '$1 == \"inet6\" { print $2 }'")
+    assert (done.returncode, done.stdout) == (0, "fe80::1\n")

@@ -1,8 +1,12 @@
 """hyperv_vfup: the planners (pure) and the applet on the simulator."""
 
+import subprocess
+
 import pytest
 from vfvm import VM
 
+import fakebsd
+import freebsdsh
 import hvtools
 
 IF = "/sbin/ifconfig"
@@ -679,3 +683,196 @@ def test_e2e_a_bad_rc_conf_word_does_not_keep_dhclient_from_starting(vm):
     )
     assert sorted(vm.addresses("lagg0")) == ["10.0.0.4/24", "10.0.0.6/32"]
     assert list(vm.sim.dhclients()) == ["lagg0"]
+
+
+# The differential: current FreeBSD's own hyperv_vfup (freebsd-current,
+# run by tests/freebsdsh.py with current rc.subr and network.subr) and
+# hvtools', each on a twin simulated VM in the same state: hn0 as boot left
+# it, a VF up.  The end states agree, but where hvtools does more (README,
+# "FreeBSD 14 and 15"): that part is asserted for hvtools alone.
+
+CURRENT_VFUP = "usr/libexec/hyperv/hyperv_vfup"
+STATIC = 'ifconfig_hn0="inet 10.0.0.4/24"\n'
+IPV6 = 'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+LEASE = ("10.0.0.4/24", "10.0.0.1")
+STATIC_HN0 = {"inet": ["10.0.0.4/24"]}
+# What current FreeBSD loses and hvtools keeps: hn0's default routes
+# (in_ifadown() takes the IPv4 one with hn0's address; an IPv6 one stays
+# on hn0, a lagg port).
+KEPT_ROUTE = {"default": [("inet", "10.0.0.1", "lagg0")]}
+
+# name: (rc.conf, hn0 as boot left it, what hvtools does more)
+SCENARIOS = {
+    "dhcp": ('ifconfig_hn0="DHCP"\n', {"dhcp": True}, {}),
+    "syncdhcp": ('ifconfig_hn0="SYNCDHCP"\n', {"dhcp": True}, {}),
+    "static-netmask": (
+        'ifconfig_hn0="inet 10.0.0.4 netmask 255.255.255.0"\n'
+        'defaultrouter="10.0.0.1"\n',
+        {**STATIC_HN0, "route": "10.0.0.1"},
+        KEPT_ROUTE,
+    ),
+    "static-cidr": (STATIC, STATIC_HN0, {}),
+    "alias": (
+        STATIC + 'ifconfig_hn0_alias0="inet 10.0.0.5/32"\n',
+        {"inet": ["10.0.0.4/24", "10.0.0.5/32"]},
+        # current's ipv6_lagg_up copies the aliases but configures the
+        # inet6 ones only (ipv6_up); IPv4 aliases are lost.
+        {"lagg0": ["10.0.0.4/24", "10.0.0.5/32"]},
+    ),
+    "ipv6": (
+        STATIC + IPV6,
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "ipv6-no-keyword": (
+        STATIC + 'ifconfig_hn0_ipv6="2001:db8::4/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "ipv6-default-route": (
+        'ifconfig_hn0="DHCP"\n' + IPV6 + 'ipv6_defaultrouter="2001:db8::1"\n',
+        {"dhcp": True, "inet6": ["2001:db8::4/64"], "route6": "2001:db8::1"},
+        {
+            "default": [
+                ("inet", "10.0.0.1", "lagg0"),
+                ("inet6", "2001:db8::1", "lagg0"),
+            ]
+        },
+    ),
+    "slaac": (
+        'ifconfig_hn0="DHCP"\nifconfig_hn0_ipv6="inet6 accept_rtadv"\n',
+        {"dhcp": True, "slaac": True},
+        {},
+    ),
+    "inet6-alias": (
+        STATIC + IPV6 + 'ifconfig_hn0_alias0="inet6 2001:db8::5/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64", "2001:db8::5/64"]},
+        {},
+    ),
+    "ipv6-prefix": (
+        STATIC + 'ipv6_prefix_hn0="2001:db8:7::"\n',
+        {**STATIC_HN0, "prefix": "2001:db8:7::"},
+        {},
+    ),
+    "ipv6-ifconfig-legacy": (
+        STATIC + 'ipv6_ifconfig_hn0="2001:db8::4/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "not-configured": ("", {}, {}),
+}
+
+
+def twin(top, hn0, rc_conf):
+    """A simulated VM at top in the state boot left: hn0 per the scenario,
+    the router's advertisement and lagg0's lease ready, mce0 up."""
+    sim = fakebsd.FakeBSD(top).install()
+    sim.add_interface(
+        "hn0",
+        ether="00:15:5d:0a:0b:0c",
+        inet=hn0.get("inet", ["10.0.0.4/24"] if hn0.get("dhcp") else []),
+        inet6=hn0.get("inet6", []),
+        ifdisabled=False if hn0.get("slaac") or hn0.get("prefix") else None,
+    )
+    (top / "etc/rc.conf").write_text(rc_conf)
+    for interface in ("hn0", "lagg0"):
+        sim.set_router_advertisement(interface, "2001:db8:1::/64", "fe80::1")
+    if hn0.get("slaac"):
+        for argv in (["ifconfig", "hn0", "inet6", "accept_rtadv"], ["rtsol", "hn0"]):
+            sim_run(top, *argv)
+    if hn0.get("prefix"):
+        sim_run(top, "ifconfig", "hn0", "inet6", hn0["prefix"], "eui64", "alias")
+    if hn0.get("dhcp"):
+        sim.start_dhclient("hn0")
+        sim.add_route("default", "10.0.0.1", "hn0")
+    for key, inet6 in (("route", False), ("route6", True)):
+        if key in hn0:
+            sim.add_route("default", hn0[key], "hn0", inet6=inet6)
+    sim.set_lease("lagg0", *LEASE)
+    sim.add_vf("hn0", "mce0")
+    sim_run(top, "ifconfig", "mce0", "up")
+    sim.pop_events()
+    return sim
+
+
+def sim_run(top, program, *args):
+    path = next(
+        p for p in (top / "sbin" / program, top / "bin" / program) if p.exists()
+    )
+    done = subprocess.run([str(path), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def vfup_end_state(sim):
+    state = {}
+    for name in ("hn0", "lagg0"):
+        iface = sim.interface(name)
+        state[name] = sorted(
+            f"{a['address']}/{a['prefixlen']}"
+            for a in iface["inet"] + iface["inet6"]
+            if not a["address"].startswith("fe80:")
+        )
+        state[f"{name} link-local"] = any(
+            a["address"].startswith("fe80:") for a in iface["inet6"]
+        )
+        state[f"{name} nd6"] = [
+            flag
+            for bit, flag in ((0x8, "IFDISABLED"), (0x2, "ACCEPT_RTADV"))
+            if iface["nd6"] & bit
+        ]
+    state["ports"] = sim.interface("lagg0")["lagg"]["ports"]
+    state["default"] = sorted(
+        ("inet6" if r["inet6"] else "inet", r["gateway"], r["interface"])
+        for r in sim.routes()
+        if r["destination"] == "default"
+    )
+    return state
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_differential_against_current_freebsd(root, dist, tmp_path, name):
+    rc_conf, hn0, more = SCENARIOS[name]
+    current = tmp_path / "current"
+    (current / "etc").mkdir(parents=True)
+    current_sim = twin(current, hn0, rc_conf)
+    freebsdsh.install_rc(current, release="current")
+    freebsdsh.install(current, CURRENT_VFUP, release="current")
+    done = freebsdsh.run(current, ["/bin/sh", f"/{CURRENT_VFUP}", "hn0"])
+    assert done.returncode == 0, done.stderr
+    vm = VM(root, dist, twin(root, hn0, rc_conf))
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert (result.returncode, result.stderr) == (0, "")
+    ours, theirs = vfup_end_state(vm.sim), vfup_end_state(current_sim)
+    for key, value in more.items():
+        assert ours[key] == value
+        assert theirs[key] != value
+        del ours[key], theirs[key]
+    assert ours == theirs
+    # hn0 keeps no IPv6 as a port, in every scenario.
+    assert (ours["hn0 link-local"], ours["hn0 nd6"]) == (False, ["IFDISABLED"])
+    # hvtools stops hn0's dhclient (current FreeBSD signals a pid file
+    # that rc.d/dhclient no longer writes).
+    assert list(vm.sim.dhclients()) == (["lagg0"] if hn0.get("dhcp") else [])
+
+
+def test_a_slaac_vms_lagg_solicits_a_router_at_once(vm_slaac):
+    sim, mutations = vm_slaac
+    assert ["ifconfig", "hn0", "inet6", "-accept_rtadv"] in mutations
+    assert ["rtsol", "lagg0"] in mutations
+    assert "inet6 2001:db8:1:0:215:5dff:fe0a:b0c prefixlen 64 autoconf" in (
+        sim.ifconfig_text("lagg0")
+    )
+    assert "nd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>" in (
+        sim.ifconfig_text("hn0")
+    )
+    assert ("inet6", "fe80::1%lagg0", "lagg0") in vfup_end_state(sim)["default"]
+
+
+@pytest.fixture
+def vm_slaac(root, dist):
+    rc_conf, hn0, _ = SCENARIOS["slaac"]
+    vm = VM(root, dist, twin(root, hn0, rc_conf))
+    mark = len(vm.sim.calls())
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert (result.returncode, result.stderr) == (0, "")
+    return vm.sim, vm.mutations_since(mark)
