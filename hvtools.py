@@ -207,6 +207,7 @@ DHCLIENT = "/sbin/dhclient"
 NETSTAT = "/usr/bin/netstat"
 PKILL = "/bin/pkill"
 PGREP = "/bin/pgrep"
+RTSOL = "/sbin/rtsol"
 RESOLVCONF = "/sbin/resolvconf"
 RESOLVCONF_CONF = "/etc/resolvconf.conf"
 # dhclient's pid file: current releases, then older ones.
@@ -2756,7 +2757,9 @@ def hyperv_vfup(args):
     shown = run([IFCONFIG, lagg], check=False)
     if shown.status == 0:
         return _add_vf_port(lagg, vf, parse_ifconfig(shown.stdout).get(lagg))
-    _create_lagg(hn, vf, lagg)
+    # network.subr's afexists inet6: the OID is there, whatever its value.
+    inet6 = sysctl("kern.features.inet6") is not None
+    _create_lagg(hn, vf, lagg, inet6)
     _stop_dhclient(hn)
     routes = _default_routes_through(hn, default_routes())
     for family, _ in routes:
@@ -2764,7 +2767,10 @@ def hyperv_vfup(args):
     for argv in address_removal_commands(_interface(hn)):
         _step(argv, required=False)
     env = load_rc_conf(("netif", "dhclient", "network"))
-    failed = _apply_all(lagg_config_commands(env, hn, lagg))
+    # network.subr runs rtsol only where it is installed (WITHOUT_INET6
+    # worlds lack it).
+    rtsol = os.access(root_path(RTSOL), os.X_OK)
+    failed = _apply_all(lagg_config_commands(env, hn, lagg, inet6, rtsol))
     restore = route_restore_commands(routes, hn, lagg)
     # The lagg's dhclient may have added a default route of its own.
     now = default_routes() if restore else {}
@@ -2797,13 +2803,13 @@ def _add_vf_port(lagg, vf, interface):
     return EX_OK
 
 
-def _create_lagg(hn, vf, lagg):
+def _create_lagg(hn, vf, lagg, inet6):
     done = run([IFCONFIG, lagg, "create"], check=False)
     if done.status:
         raise Failure(EX_OSERR, f"{lagg} creation failed ({done.cause()})")
     log(f"{lagg}: created")
     try:
-        for argv in new_lagg_commands(hn, vf, lagg):
+        for argv in new_lagg_commands(hn, vf, lagg, inet6):
             _step(argv)
     except Failure:
         # A half-made lagg would make the next VF_UP skip the set-up.
@@ -2868,10 +2874,22 @@ def _log_step(argv):
 # The planners: pure functions from what the system shows to the commands.
 
 
-def new_lagg_commands(hn, vf, lagg):
-    """Make a just-created lagg a failover of hn and its VF (the VF wins)."""
+def new_lagg_commands(hn, vf, lagg, inet6=True):
+    """Make a just-created lagg a failover of hn and its VF (the VF wins).
+
+    With INET6, hn keeps no IPv6 as a port: it stops learning from router
+    advertisements first, joins while IPv6 is still enabled, so that lagg
+    purges its addresses and the prefixes and routers it learned, and then
+    IPv6 is disabled on it, so that it gets no link-local address again
+    (what lagg(4) forbids on a port), as current FreeBSD's hyperv_vfup does.
+    """
+    join = [IFCONFIG, lagg, "laggproto", "failover", "laggport", hn, "laggport", vf]
+    if not inet6:
+        return [join]
     return [
-        [IFCONFIG, lagg, "laggproto", "failover", "laggport", hn, "laggport", vf],
+        [IFCONFIG, hn, "inet6", "-accept_rtadv"],
+        join,
+        [IFCONFIG, hn, "inet6", "ifdisabled"],
         [IFCONFIG, lagg, "inet6", "no_dad"],
     ]
 
@@ -2898,38 +2916,48 @@ def is_link_local6(address):
 
 
 def address_removal_commands(interface):
-    """Remove an interface's IPv4 and its non-link-local IPv6 addresses: the
-    lagg takes them over, and the same address on two interfaces breaks
-    routing."""
+    """Remove every address an interface has kept: the lagg takes them
+    over, and the same address on two interfaces breaks routing; a port's
+    link-local address too, as lagg(4) wants none on a port (a link-local
+    one with its %scope)."""
     if interface is None:
         return []
-    commands = [
-        [IFCONFIG, interface.name, "inet", a, "-alias"] for a, _ in interface.inet
-    ]
+    name = interface.name
+    commands = [[IFCONFIG, name, "inet", a, "-alias"] for a, _ in interface.inet]
     commands += [
-        [IFCONFIG, interface.name, "inet6", a, "-alias"]
+        [IFCONFIG, name, "inet6", f"{a}%{name}" if is_link_local6(a) else a, "-alias"]
         for a, _ in interface.inet6
-        if not is_link_local6(a)
     ]
     return commands
 
 
-def lagg_config_commands(env, hn, lagg):
+def lagg_config_commands(env, hn, lagg, inet6=True, rtsol=True):
     """hn's rc.conf configuration applied to lagg, in network.subr's order:
-    ifconfig_hnN, ifconfig_hnN_ipv6, up, dhclient, then ifconfig_hnN_aliasN
-    (after dhclient, whose "ifconfig inet ADDR" replaces the first address).
+    ifconfig_hnN, its IPv6 (below), up, dhclient, then ifconfig_hnN_aliasN
+    (after dhclient, whose "ifconfig inet ADDR" replaces the first address),
+    the addresses from ipv6_prefix_hnN, and router solicitation.
+
+    IPv6, with INET6 and when network.subr's ipv6if holds for hn (or
+    ipv6_activate_all_interfaces): the lagg gets IPv6 enabled, then
+    ifconfig_hnN_ipv6 and the legacy ipv6_ifconfig_hnN, the inet6 aliases
+    (ifconfig_hnN_aliasN, legacy ipv6_ifconfig_hnN_aliasN), an EUI-64
+    address per ipv6_prefix_hnN prefix (ipv6_prefix_hostid_addr_common),
+    and when hn autoconfigures (ipv6_autoconfif) accept_rtadv and, rtsol
+    being installed, `rtsol ${rtsol_flags} lagg` (ipv6_accept_rtadv_up),
+    so that the lagg learns its router now, not at the next unsolicited
+    advertisement.  Without INET6 or ipv6if, inet6 aliases are skipped, as
+    ipv6_up skips them at boot.
     """
     commands = []
     args = ifconfig_args(env, hn)
     if args:
         commands.append([IFCONFIG, lagg, *args])
-    ipv6 = ifconfig_args(env, hn, "_ipv6")
+    ipv6 = inet6 and is_ipv6_interface(env, hn)
     if ipv6:
-        if _is_ipv6(ipv6[0].partition("/")[0]):
-            ipv6.insert(0, "inet6")  # network.subr's backward compatibility
+        commands += lagg_ipv6_commands(env, hn, lagg)
+    elif inet6 and checkyesno(env.get("ipv6_activate_all_interfaces", "")):
         commands.append([IFCONFIG, lagg, "inet6", "-ifdisabled"])
-        commands.append([IFCONFIG, lagg, *ipv6])
-    aliases = [[IFCONFIG, lagg, *a, "alias"] for a in rc_aliases(env, hn)]
+    aliases = [[IFCONFIG, lagg, *a, "alias"] for a in rc_aliases(env, hn, ipv6)]
     dhcp = is_dhcp_interface(env, hn)
     if commands or aliases or dhcp:
         commands.append([IFCONFIG, lagg, "up"])
@@ -2938,33 +2966,131 @@ def lagg_config_commands(env, hn, lagg):
         # one action at a time.
         sync = is_syncdhcp_interface(env, hn)
         commands.append(dhclient_command(env, hn, lagg, background=not sync))
-    return commands + aliases
+    commands += aliases
+    if ipv6:
+        commands += prefix_address_commands(env, hn, lagg)
+        if is_ipv6_autoconf(env, hn):
+            commands.append([IFCONFIG, lagg, "inet6", "accept_rtadv"])
+            if rtsol:
+                flags = [w for w in _words(env.get("rtsol_flags", "")) if w]
+                commands.append([RTSOL, *flags, lagg])
+    return commands
 
 
-def rc_aliases(env, ifname):
+def lagg_ipv6_commands(env, hn, lagg):
+    """IPv6 enabled on lagg, then ifconfig_hnN_ipv6 and ipv6_ifconfig_hnN
+    on it (ifconfig_up's inet6 part)."""
+    commands = [[IFCONFIG, lagg, "inet6", "-ifdisabled"]]
+    ipv6 = ifconfig_args(env, hn, "_ipv6")
+    if ipv6:
+        if _is_ipv6(ipv6[0].partition("/")[0]):
+            ipv6.insert(0, "inet6")  # network.subr's backward compatibility
+        commands.append([IFCONFIG, lagg, *ipv6])
+    legacy = _ipv6_legacy_words(env, rc_ifvar(hn, prefix="ipv6_ifconfig_"))
+    if legacy:
+        commands.append([IFCONFIG, lagg, *legacy])
+    return commands
+
+
+def _ipv6_legacy_words(env, name):
+    # ipv6_ifconfig_IF[_aliasN]: ifconfig words after an implied inet6.
+    words = [w for w in _words(env.get(name, "")) if w]
+    return ["inet6", *words] if words else []
+
+
+def is_ipv6_interface(env, ifname):
+    """network.subr's ipv6if for an interface other than lo0, the kernel
+    having INET6: ipv6_network_interfaces names it or is AUTO (its default
+    in defaults/rc.conf), and it has ifconfig_IF_ipv6, ipv6_prefix_IF or
+    ipv6_ifconfig_IF."""
+    listed = _words(env.get("ipv6_network_interfaces", "auto"))
+    if ifname not in listed and "auto" not in [w.lower() for w in listed]:
+        return False
+    return bool(
+        ifconfig_args(env, ifname, "_ipv6")
+        or _echoed(env.get(rc_ifvar(ifname, prefix="ipv6_prefix_"), ""))
+        or _echoed(env.get(rc_ifvar(ifname, prefix="ipv6_ifconfig_"), ""))
+    )
+
+
+def is_ipv6_autoconf(env, ifname):
+    """network.subr's ipv6_autoconfif for an ipv6if interface of no special
+    family: not a router (ipv6_gateway_enable), no ipv6_prefix_IF, and
+    ipv6_enable (the old knob) or accept_rtadv among the words of
+    ifconfig_IF_ipv6 or ipv6_ifconfig_IF."""
+    if checkyesno(env.get("ipv6_gateway_enable", "")):
+        return False
+    if _echoed(env.get(rc_ifvar(ifname, prefix="ipv6_prefix_"), "")):
+        return False
+    if checkyesno(env.get("ipv6_enable", "")):
+        return True
+    words = ifconfig_args(env, ifname, "_ipv6")
+    words += _words(env.get(rc_ifvar(ifname, prefix="ipv6_ifconfig_"), ""))
+    return "accept_rtadv" in words
+
+
+def prefix_address_commands(env, hn, lagg):
+    """ipv6_prefix_hostid_addr_common IF alias: for each prefix of
+    ipv6_prefix_IF (default length 64; from its last "::" on, then a
+    trailing ":", dropped),
+    `inet6 PREFIX:: prefixlen LEN eui64 alias`, and on a router the subnet
+    router anycast address too."""
+    commands = []
+    router = checkyesno(env.get("ipv6_gateway_enable", ""))
+    for word in _words(env.get(rc_ifvar(hn, prefix="ipv6_prefix_"), "")):
+        if not word:
+            continue
+        prefix, slash, plen = word.partition("/")
+        plen = plen if slash else "64"
+        if "::" in prefix:  # ${j%::*}
+            prefix = prefix[: prefix.rindex("::")]
+        prefix = prefix[:-1] if prefix.endswith(":") else prefix
+        address = [IFCONFIG, lagg, "inet6", f"{prefix}::", "prefixlen", plen]
+        commands.append([*address, "eui64", "alias"])
+        if router:
+            commands.append([*address, "alias", "anycast"])
+    return commands
+
+
+def rc_aliases(env, ifname, inet6=True):
     """The words of the ifconfig_IF_aliasN, as network.subr's
     ifalias_af_common takes them (FreeBSD 12.1): every one set (list_vars),
     in the order of N (sort_lite -n), up to the first empty one: a gap in
     the numbers stops nothing.  An address without its family gets inet.
-    Link-level aliases and address ranges are skipped; at most MAX_ALIASES."""
-    var = rc_ifvar(ifname, "_alias")
+    Link-level aliases and address ranges are skipped; at most MAX_ALIASES.
+    inet6: IPv6 ones too, then the legacy ipv6_ifconfig_IF_aliasN, taken
+    the same way, as inet6 words."""
+    aliases = []
+    for value in _numbered_values(env, rc_ifvar(ifname, "_alias")):
+        words = [w for w in _words(value) if w]
+        if not words:
+            continue
+        if _is_ipv4(words[0].partition("/")[0]):
+            words.insert(0, "inet")
+        if words[0] == "inet6" and not inet6:
+            continue
+        if words[0] in ("inet", "inet6") and len(words) > 1 and "-" not in words[1]:
+            aliases.append(words)
+    if inet6:
+        legacy = rc_ifvar(ifname, "_alias", prefix="ipv6_ifconfig_")
+        for value in _numbered_values(env, legacy):
+            words = [w for w in _words(value) if w]
+            if words:
+                aliases.append(["inet6", *words])
+    return aliases
+
+
+def _numbered_values(env, var):
+    # list_vars VAR[0-9]* | sort_lite -n, up to the first empty value.
     numbered = sorted(
         (int(name[len(var) :]), name)
         for name in env
         if name.startswith(var) and name[len(var) :].isdigit()
     )
-    aliases = []
     for _, name in numbered[:MAX_ALIASES]:
-        words = [w for w in _words(env[name]) if w]
         if not env[name]:
-            break
-        if not words:
-            continue
-        if _is_ipv4(words[0].partition("/")[0]):
-            words.insert(0, "inet")
-        if words[0] in ("inet", "inet6") and len(words) > 1 and "-" not in words[1]:
-            aliases.append(words)
-    return aliases
+            return
+        yield env[name]
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 This is test code.  It models what hvtools touches on a FreeBSD 14 Hyper-V
 guest closely enough that an applet which works here should work there:
 ifconfig(8), sysctl(8), route(8), netstat(1) -rn, dhclient(8),
-pkill(1)/pgrep(1)/kill(1), lagg(4), hn(4) with its network VFs, and the
+pkill(1)/pgrep(1)/kill(1), rtsol(8), lagg(4), hn(4) with its network VFs, and the
 devd(8) events the kernel raises.  Messages, output formats and exit
 statuses follow FreeBSD's sources (the comments at each say which); it must
 never be bent to make hvtools pass.
@@ -15,9 +15,10 @@ Files
 and every API call for its whole read-modify-write (the state file is
 replaced by rename), so concurrent calls are serialised.  ``install()``
 writes the programs /sbin/ifconfig, /sbin/sysctl, /sbin/route,
-/sbin/dhclient, /bin/pkill, /bin/pgrep, /bin/kill and /usr/bin/netstat into
-$ROOT as sh wrappers: ``exec PYTHON -I -S .../fakebsd.py "$0" "$@"``, and
-/dev/null, which a running system's devfs has and an image's /dev lacks.
+/sbin/dhclient, /sbin/rtsol, /bin/pkill, /bin/pgrep, /bin/kill and
+/usr/bin/netstat into $ROOT as sh wrappers: ``exec PYTHON -I -S
+.../fakebsd.py "$0" "$@"``, and /dev/null, which a running system's devfs
+has and an image's /dev lacks.
 main() takes the program path first; root is the path without the
 program's place (HVTOOLS_ROOT is not used; "/" when run chroot(8)ed into
 the root, as tests/freebsdsh.py does).  dhclient writes its pid file; on a
@@ -35,7 +36,13 @@ The model
   is up and IFDISABLED is clear.  Adding an inet6 address clears IFDISABLED
   (in6_control does).  So add_interface(..., inet6=[...]) gets a link-local
   address and one without inet6 does not (unless ifdisabled=False), as on
-  an rc(8)-configured FreeBSD.
+  an rc(8)-configured FreeBSD.  `inet6 ifdisabled` deletes no address
+  but marks them tentative (shown so) until IPv6 is enabled again on an up
+  interface; `inet6 PREFIX:: eui64` takes the low 64 bits of the
+  interface's link-local address.  rtsol(8) is one-shot: on an interface
+  with IPv6 enabled and accept_rtadv, the router advertisement the test set
+  (set_router_advertisement) gives an autoconf address and, when there is
+  no IPv6 default route, the router as one; none set: nothing.
 * Setting an address marks the interface UP (ether_ioctl SIOCSIFADDR)
   without if_up(), so without VF_UP.  `inet A` without alias deletes the
   first IPv4 address and appends A; inet without a mask warns and takes the
@@ -51,7 +58,8 @@ The model
   port becomes primary and its own MAC goes to the lagg and all ports.
   Failover marks ACTIVE the primary if it is up with link, else the first
   port that is.  A port belongs to one lagg; a port with a link-local
-  address loses all its inet6 addresses when added.  ifconfig treats a
+  address and IPv6 enabled loses all its inet6 addresses, and the routers
+  learned on it, when added.  ifconfig treats a
   refused laggport as a warning ("ifconfig: lagg0 hn1: SIOCSLAGGPORT:
   Device busy"), goes on with the other options and exits 1.
 * hn(4) VFs: add_vf(hn, vf) attaches a VF with hn's MAC, sets dev.hn.N.vf,
@@ -111,7 +119,7 @@ The model
   (read-only), dev.hn.N.vf="" for each hn.  old_kernel() removes all of
   these VF OIDs; set_transparent(1) makes the kernel transparent.
   kern.features.inet=1 and kern.features.inet6=1 (read-only): a kernel
-  with INET and INET6, as GENERIC.
+  with INET and INET6, as GENERIC; user.localbase="/usr/local".
 * Every call is logged: argv (basename first), status, stdout, stderr and
   "mutating" (it changed, or would have changed, the state: all but
   showing/listing ifconfig, sysctl reads, route get, pgrep, pkill/kill that
@@ -135,6 +143,7 @@ Python API (same state, same lock; dicts returned are copies)
     add_route(destination, gateway, interface, inet6=False)
     add_carp(interface, address_with_len, vhid)   "vhid N" in ifconfig
     add_slaac(interface, address_with_len)        "autoconf" in ifconfig
+    set_router_advertisement(interface, prefix=None, router=None)
     set_lease(interface, address_with_len, router=None, dns=(), domain=None)
     start_dhclient(interface, pidfile="new"|"old") -> pid
     set_dhcp_timeout(seconds)   how long a foreground dhclient waits
@@ -170,6 +179,7 @@ PROGRAMS = (
     "bin/pgrep",
     "bin/kill",
     "usr/bin/netstat",
+    "sbin/rtsol",
 )
 FIRST_PID = 50000
 
@@ -377,6 +387,7 @@ def default_state():
         "events": [],
         "log": [],
         "vfs": {},
+        "ras": {},
     }
     k = Kernel(state)
     for name, value, access in (
@@ -389,6 +400,10 @@ def default_state():
         # network.subr's afexists() reads them.
         ("kern.features.inet", 1, "ro"),
         ("kern.features.inet6", 1, "ro"),
+        # user.localbase (sys/kern/kern_mib.c, FreeBSD 13 and later: a
+        # CTLFLAG_RWTUN string, _PATH_LOCALBASE); current
+        # defaults/rc.conf reads it.
+        ("user.localbase", "/usr/local", "rw"),
     ):
         k.sysctl_set(name, value, access)
     lo = k.attach("lo0", None, events=False)
@@ -533,8 +548,14 @@ class Kernel:
         self.event("HYPERV_NIC_VF", hn["name"], "VF_UP" if rxvf else "VF_DOWN")
 
     def in6_if_up(self, iface):
-        if iface["up"] and not iface["nd6"] & 0x8 and iface["nd6"] & 0x20:
-            self.linklocal(iface)
+        """in6_if_up() (sys/netinet6/in6_ifattach.c): the link-local address
+        (AUTO_LINKLOCAL), and DAD of the tentative addresses, which in the
+        simulator finds no duplicate at once."""
+        if iface["up"] and not iface["nd6"] & 0x8:
+            if iface["nd6"] & 0x20:
+                self.linklocal(iface)
+            for a in iface["inet6"]:
+                a.pop("tentative", None)
 
     def linklocal(self, iface):
         if any(a["address"].startswith("fe80:") for a in iface["inet6"]):
@@ -548,10 +569,19 @@ class Kernel:
         iface["inet6"].append({"address": address, "prefixlen": 64})
 
     def set_nd6(self, iface, flag, on):
+        """SIOCSIFINFO_FLAGS (nd6_ioctl(), sys/netinet6/nd6.c).  IFDISABLED
+        1->0 runs in6_if_up() when the interface is up; 0->1 deletes no
+        address but marks every IPv6 address tentative (unless NO_DAD;
+        net.inet6.ip6.dad_count is 1), so none is used until the interface
+        is enabled again and DAD has run.  ACCEPT_RTADV is a flag only:
+        turning it off forgets no prefix and no router."""
         before = iface["nd6"]
         iface["nd6"] = (before | flag) if on else (before & ~flag)
-        if before & 0x8 and not iface["nd6"] & 0x8:
+        if before & 0x8 and not iface["nd6"] & 0x8 and iface["up"]:
             self.in6_if_up(iface)
+        elif not before & 0x8 and iface["nd6"] & 0x8 and not iface["nd6"] & 0x100:
+            for a in iface["inet6"]:
+                a["tentative"] = True
 
     # -- addresses ----------------------------------------------------------
 
@@ -660,9 +690,19 @@ class Kernel:
         info = lagg["lagg"]
         # lagg_ioctl, before anything else: a would-be member with a
         # link-local address loses every inet6 address (in6_ifdetach) "to
-        # prevent IPv6 address scope violation"
-        if any(a["address"].startswith("fe80:") for a in port["inet6"]):
+        # prevent IPv6 address scope violation".  in6ifa_llaonifp()
+        # (sys/netinet6/in6.c) finds none on an IFDISABLED interface.
+        # in6_ifdetach() also runs nd6_purge(): the routers and prefixes
+        # learned from router advertisements on it go, static routes stay.
+        if not port["nd6"] & 0x8 and any(
+            a["address"].startswith("fe80:") for a in port["inet6"]
+        ):
             port["inet6"] = []
+            self.s["routes"] = [
+                r
+                for r in self.s["routes"]
+                if not (r.get("ra") and r["interface"] == port["name"])
+            ]
         if port is lagg:
             return EINVAL
         if len(info["ports"]) >= 32:
@@ -856,7 +896,8 @@ def ifconfig_status(k, iface, af=None):
         # in6_status(), af_inet6.c: address, prefixlen, the flags
         # (autoconf among them), scopeid.
         for a in iface["inet6"]:
-            flags = " autoconf" if a.get("autoconf") else ""
+            flags = " tentative" if a.get("tentative") else ""
+            flags += " autoconf" if a.get("autoconf") else ""
             if a["address"].startswith("fe80:"):
                 lines.append(
                     f"\tinet6 {a['address']}%{iface['name']} prefixlen "
@@ -1036,6 +1077,7 @@ def ifconfig_commands(ctx, iface, af, args):
     newaddr = True
     ridaddr = None
     broadcast = None
+    eui64 = False
     i = 0
 
     def need_arg(word):
@@ -1084,6 +1126,10 @@ def ifconfig_commands(ctx, iface, af, args):
             iface["mtu"] = int(value)
             for p in (iface.get("lagg") or {}).get("ports", []):
                 k.iface(p)["mtu"] = int(value)
+        elif word == "eui64":
+            if af != "inet6":  # setip6eui64(), sbin/ifconfig/af_inet6.c
+                ctx.errx(f"{word} not allowed for the AF")
+            eui64 = True
         elif word in IFCONFIG_NOOP:
             pass
         elif word in IFCONFIG_ARG_NOOP:
@@ -1179,8 +1225,28 @@ def ifconfig_commands(ctx, iface, af, args):
     if af == "inet":
         return ifconfig_inet(ctx, iface, addr, ridaddr, mask_plen_, broadcast or dest,
                              doalias, clearaddr, newaddr, exit_code)  # fmt: skip
+    if eui64:
+        addr = eui64_address(ctx, iface, addr)
     return ifconfig_inet6(ctx, iface, addr, ridaddr, mask_plen_, doalias,
                           clearaddr, newaddr, exit_code)  # fmt: skip
+
+
+def eui64_address(ctx, iface, addr):
+    """setip6eui64() (sbin/ifconfig/af_inet6.c): the address's low 64 bits,
+    which must be zero, become those of the interface's first link-local
+    address (its EUI-64 interface ID, in6_get_hw_ifid())."""
+    text, slash, width = (addr or "::").partition("/")
+    norm = inet6_norm(text.partition("%")[0])
+    if norm is None:
+        ctx.errx(f"{text}: bad value")
+    packed = inet6_pton(norm)
+    if packed[8:] != bytes(8):
+        ctx.errx("interface index is already filled")
+    local = [a["address"] for a in iface["inet6"] if a["address"].startswith("fe80:")]
+    if not local:
+        ctx.errx("could not determine link local address")
+    address = inet6_ntop(packed[:8] + inet6_pton(local[0])[8:])
+    return address + slash + width
 
 
 def parse_inet(ctx, text, which="ADDR"):
@@ -2104,6 +2170,101 @@ def prog_kill(ctx, args):
     return status
 
 
+def prog_rtsol(ctx, args):
+    """rtsol(8): rtsold built SMALL (usr.sbin/rtsold/rtsold.c main(), with
+    FreeBSD 13's -i; current defaults/rc.conf sets rtsol_flags="-i"): one
+    router solicitation per interface, in the foreground, errors on stderr
+    (warnmsg() with fflag: "rtsol: ...").  Unknown interface: "failed to get
+    link layer information for IF", "failed to initialize IF", exit 1.
+    interface_up() (if.c) brings the interface up, then gives up on it,
+    without -F, when IPv6 is disabled ("IF is disabled.") or it does not
+    accept router advertisements ("IF does not accept Router
+    Advertisement."); -F sets both flags.  On the other interfaces the
+    router advertisement the test set (set_router_advertisement) is
+    answered at once and the kernel acts on it (nd6_ra_input(),
+    sys/netinet6/nd6_rtr.c): an autoconf address from the prefix and the
+    interface's EUI-64 ID (in6_ifadd()), unless one is there, and the
+    router as default route, "fe80::...%IF", unless an IPv6 default route
+    exists (defrouter_select()).  No advertisement: nothing changes.
+    Exit 0 either way, as rtsol does once every interface is done or
+    given up.  -a (autoifprobe()) is not simulated."""
+    k = ctx.k
+    force = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        word = args.pop(0)
+        if word == "--":
+            break
+        for n, ch in enumerate(word[1:], 1):
+            if ch == "F":
+                force = True
+            elif ch in "dDiu":
+                pass
+            elif ch in "OR":
+                if n == len(word) - 1 and not args:
+                    rtsol_usage(ctx)
+                if n == len(word) - 1:
+                    args.pop(0)
+                break
+            else:
+                rtsol_usage(ctx)
+    if not args:
+        rtsol_usage(ctx)
+    for name in args:
+        if k.iface(name) is None:
+            ctx.warnx(f"failed to get link layer information for {name}")
+            ctx.errx(f"failed to initialize {name}")
+    for name in args:
+        iface = k.iface(name)
+        k.set_up(iface, True)
+        if force:
+            k.set_nd6(iface, 0x8, False)
+            k.set_nd6(iface, 0x2, True)
+        if iface["nd6"] & 0x8:
+            ctx.warnx(f"{name} is disabled.")
+            continue
+        if not iface["nd6"] & 0x2:
+            ctx.warnx(f"{name} does not accept Router Advertisement.")
+            continue
+        ra = ctx.state.get("ras", {}).get(name)
+        if ra is not None:
+            router_advertisement(k, iface, ra)
+    return 0
+
+
+def router_advertisement(k, iface, ra):
+    local = [a["address"] for a in iface["inet6"] if a["address"].startswith("fe80:")]
+    if ra["prefix"] and local:
+        prefix = inet6_pton(ra["prefix"])
+        address = inet6_ntop(prefix[:8] + inet6_pton(local[0])[8:])
+        if not any(a["address"] == address for a in iface["inet6"]):
+            iface["inet6"].append(
+                {"address": address, "prefixlen": ra["prefixlen"], "autoconf": True}
+            )
+    if ra["router"] and not any(
+        r["inet6"] and r["destination"] == "default" for r in k.s["routes"]
+    ):
+        k.s["routes"].append(
+            {
+                "destination": "default",
+                "gateway": f"{ra['router']}%{iface['name']}",
+                "interface": iface["name"],
+                "ifa": local[0] if local else None,
+                "inet6": True,
+                "flags": ["UP", "GATEWAY", "DONE"],
+                "ra": True,
+            }
+        )
+
+
+def rtsol_usage(ctx):
+    ctx.err.append(
+        "usage: rtsol [-dDF] [-O script-name] [-p pidfile] [-R script-name] "
+        "interface ...\n"
+        "usage: rtsol [-dDF] [-O script-name] [-p pidfile] [-R script-name] -a\n"
+    )
+    raise Exit(1)
+
+
 PROGRAM_FUNCS = {
     "ifconfig": prog_ifconfig,
     "sysctl": prog_sysctl,
@@ -2113,6 +2274,7 @@ PROGRAM_FUNCS = {
     "pgrep": prog_pkill,
     "kill": prog_kill,
     "netstat": prog_netstat,
+    "rtsol": prog_rtsol,
 }
 
 
@@ -2391,6 +2553,21 @@ class FakeBSD:
                     "autoconf": True,
                 }
             )
+
+    def set_router_advertisement(self, interface, prefix=None, router=None):
+        """A router on interface's link that answers a router solicitation
+        (see prog_rtsol): prefix "2001:db8:1::/64" (autonomous), router
+        its link-local address "fe80::1"; None: no such part."""
+        plen = 64
+        if prefix is not None:
+            prefix, _, width = prefix.partition("/")
+            prefix, plen = inet6_norm(prefix), int(width or 64)
+        with self._locked() as state:
+            state.setdefault("ras", {})[interface] = {
+                "prefix": prefix,
+                "prefixlen": plen,
+                "router": router,
+            }
 
     def set_carrier(self, interface, flag):
         with self._locked() as state:

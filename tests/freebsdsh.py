@@ -3,8 +3,11 @@
 FreeBSD is the judge: where its scripts can run on Linux, the tests ask them
 what FreeBSD does (rc.d/netif, rc.d/routing, rc.d/dhclient, dhclient-script,
 resolvconf), instead of trusting a reading of them.  The scripts live in
-/work/shared/freebsd-12.1 (FREEBSD), laid out as FreeBSD installs them;
-install() copies the ones a test needs into its root, unmodified.
+/work/shared/freebsd-12.1 (FREEBSD) and /work/shared/freebsd-current
+(FREEBSD_CURRENT: the current tree's rc.subr, network.subr, defaults/rc.conf,
+rc.d scripts, dhclient-script and hyperv_vfup), laid out as FreeBSD
+installs them; install() copies the ones a test needs into its root,
+unmodified, from the release asked for (RELEASES).
 
 The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
 /var/run/resolvconf ...), so run() gives them a tree of their own:
@@ -21,7 +24,8 @@ The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
   mounted read-only at /.host): the shell and the tools (cat, sed, cmp
   ...) the scripts use, except where the test root has its own (the
   simulator's pkill, pgrep, kill, netstat; /usr/libexec/hyperv, where
-  hv_kvp_daemon finds its helpers); /dev has null, zero and
+  hv_kvp_daemon finds its helpers and a test
+  installs current hyperv_vfup); /dev has null, zero and
   urandom only; the Python running the simulator and the tests directory
   are there read-only at their own paths, so that the simulator's programs
   run inside;
@@ -29,7 +33,10 @@ The scripts read and run absolute paths (/etc/rc.conf, /sbin/ifconfig,
 
 FreeBSD's sh is played by bash, not dash: dash makes `shift N` past $#
 fatal where FreeBSD's sh returns 1 (rc.d/netif relies on that), and so
-does bash (outside POSIX mode).  /bin/sh inside is a wrapper that runs
+does bash (outside POSIX mode; in POSIX mode that error of a special
+builtin ends the shell).  Current rc.subr needs `$'...'` (list_vars'
+`local IFS=$'\n'`, write_rcvar's `$'\01'`) and `local -`, which dash lacks
+and bash has, in either mode.  /bin/sh inside is a wrapper that runs
 bash with SHIMS loaded (BASH_ENV), for the builtins FreeBSD's sh has and
 bash lacks.  The shims are the test's; the FreeBSD files are never edited.
 
@@ -46,19 +53,24 @@ import tempfile
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
-def _freebsd_tree():
+def _freebsd_tree(name="freebsd-12.1"):
     # The workplace's shared tree: beside the checkout (../shared), where
     # the developers' guide puts it, else at /work/shared; the environment
-    # may name another copy.
+    # may name another copy (of 12.1's; current's beside it).
     named = os.environ.get("HVTOOLS_FREEBSD_SCRIPTS")
+    if named and name != "freebsd-12.1":
+        named = os.path.join(os.path.dirname(named), name)
     beside = os.path.join(os.path.dirname(os.path.dirname(TESTS)), "shared")
-    for top in (named, f"{beside}/freebsd-12.1", "/work/shared/freebsd-12.1"):
+    for top in (named, f"{beside}/{name}", f"/work/shared/{name}"):
         if top and os.path.isfile(os.path.join(top, "etc", "rc.subr")):
             return top
-    return "/work/shared/freebsd-12.1"  # missing: the tests using it fail
+    return f"/work/shared/{name}"  # missing: the tests using it fail
 
 
 FREEBSD = _freebsd_tree()
+FREEBSD_CURRENT = _freebsd_tree("freebsd-current")
+# The releases whose scripts tests run, and where each tree is.
+RELEASES = {"12.1": FREEBSD, "current": FREEBSD_CURRENT}
 
 # What a test root lends the scratch tree, and what this machine lends it.
 FROM_ROOT = ("etc", "sbin", "libexec", "var", "usr/sbin", "usr/local")
@@ -113,12 +125,12 @@ class NotRoot(RuntimeError):
     """freebsdsh needs root: unshare(1), mount(8) and chroot(8)."""
 
 
-def install(root, *paths):
-    """Copy FreeBSD files (paths relative to FREEBSD, e.g.
+def install(root, *paths, release="12.1"):
+    """Copy FreeBSD files (paths relative to the release's tree, e.g.
     "sbin/dhclient-script") into root at the same place, unmodified;
     scripts stay executable, every copy is writable by its owner."""
     for rel in paths:
-        source = os.path.join(FREEBSD, rel)
+        source = os.path.join(RELEASES[release], rel)
         target = os.path.join(str(root), rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(source, target)
@@ -139,13 +151,14 @@ def install_resolvconf(root):
 RC_SCRIPTS = ("netif", "routing", "dhclient", "resolv", "devd")
 
 
-def install_rc(root):
+def install_rc(root, release="12.1"):
     """rc(8)'s network part: rc.subr, network.subr, the defaults and the
-    rc.d scripts of the shared tree, the scripts executable as FreeBSD
+    rc.d scripts of the release's tree, the scripts executable as FreeBSD
     installs them (libexec/rc/rc.d/Makefile: mode 555; the shared copies are
     read-only files)."""
-    install(root, "etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
-    install(root, *(f"etc/rc.d/{name}" for name in RC_SCRIPTS))
+    rc = ("etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
+    install(root, *rc, release=release)
+    install(root, *(f"etc/rc.d/{name}" for name in RC_SCRIPTS), release=release)
     for name in RC_SCRIPTS:
         os.chmod(os.path.join(str(root), "etc/rc.d", name), 0o755)
 

@@ -1434,3 +1434,153 @@ def test_lladdr_and_vlan(hn0, root):
         "subsystem": "vlan5",
         "type": "IFATTACH",
     }
+
+
+# ---------------------------------------------------------------------------
+# IPv6 as current FreeBSD's hyperv_vfup and network.subr drive it
+
+
+@pytest.fixture
+def hn0v6(sim):
+    """hn0 with IPv6 enabled: its link-local address and a global one."""
+    sim.add_interface("hn0", ether=HN0_MAC, inet6=["2001:db8::4/64"])
+    sim.pop_events()
+    return sim
+
+
+def test_ifdisabled_marks_addresses_tentative_and_deletes_none(hn0v6, root):
+    # nd6_ioctl(SIOCSIFINFO_FLAGS), sys/netinet6/nd6.c: 0->1 marks tentative.
+    assert run(root, "ifconfig", "hn0", "inet6", "ifdisabled") == (0, "", "")
+    assert inet_lines(hn0v6, "hn0") == [
+        "inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 tentative scopeid 0x2",
+        "inet6 2001:db8::4 prefixlen 64 tentative",
+    ]
+    assert "nd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>" in (
+        hn0v6.ifconfig_text("hn0")
+    )
+    # 1->0 on an up interface: in6_if_up(), DAD, the addresses are usable.
+    assert run(root, "ifconfig", "hn0", "inet6", "-ifdisabled") == (0, "", "")
+    assert inet_lines(hn0v6, "hn0") == [
+        "inet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2",
+        "inet6 2001:db8::4 prefixlen 64",
+    ]
+
+
+def test_ifdisabled_with_no_dad_marks_nothing(hn0v6, root):
+    run(root, "ifconfig", "hn0", "inet6", "no_dad", "ifdisabled")
+    assert "tentative" not in hn0v6.ifconfig_text("hn0")
+
+
+def test_accept_rtadv_is_a_flag_only(hn0v6, root):
+    assert run(root, "ifconfig", "hn0", "inet6", "accept_rtadv")[0] == 0
+    assert "ACCEPT_RTADV" in hn0v6.ifconfig_text("hn0")
+    hn0v6.set_router_advertisement("hn0", "2001:db8:1::/64", "fe80::1")
+    run(root, "rtsol", "hn0")
+    assert run(root, "ifconfig", "hn0", "inet6", "-accept_rtadv")[0] == 0
+    text = hn0v6.ifconfig_text("hn0")
+    assert "ACCEPT_RTADV" not in text
+    assert "inet6 2001:db8:1:0:215:5dff:fe0a:b0c prefixlen 64 autoconf" in text
+
+
+def test_eui64_address_from_a_prefix(hn0v6, root):
+    # setip6eui64(), sbin/ifconfig/af_inet6.c, as network.subr's
+    # ipv6_prefix_hostid_addr_common() runs it.
+    argv = ["hn0", "inet6", "2001:db8:5::", "prefixlen", "64", "eui64", "alias"]
+    assert run(root, "ifconfig", *argv) == (0, "", "")
+    assert "inet6 2001:db8:5:0:215:5dff:fe0a:b0c prefixlen 64" in inet_lines(
+        hn0v6, "hn0"
+    )
+    err = "ifconfig: interface index is already filled\n"
+    assert run(root, "ifconfig", "hn0", "inet6", "2001:db8:6::1", "eui64") == (
+        1,
+        "",
+        err,
+    )
+    err = "ifconfig: eui64 not allowed for the AF\n"
+    assert run(root, "ifconfig", "hn0", "inet", "10.0.0.4", "eui64") == (1, "", err)
+
+
+def test_eui64_needs_a_link_local_address(sim, root):
+    sim.add_interface("hn0", ether=HN0_MAC)  # IPv6 disabled: no link-local
+    err = "ifconfig: could not determine link local address\n"
+    argv = ["hn0", "inet6", "2001:db8:5::/64", "eui64"]
+    assert run(root, "ifconfig", *argv) == (1, "", err)
+    assert sim.interface("hn0")["inet6"] == []
+
+
+def test_rtsol_learns_the_advertised_prefix_and_router(hn0v6, root):
+    run(root, "ifconfig", "hn0", "inet6", "accept_rtadv")
+    assert run(root, "rtsol", "hn0") == (0, "", "")  # no router: nothing
+    assert [a["address"] for a in hn0v6.interface("hn0")["inet6"]] == [
+        "fe80::215:5dff:fe0a:b0c",
+        "2001:db8::4",
+    ]
+    assert hn0v6.routes() == []
+    hn0v6.set_router_advertisement("hn0", "2001:db8:1::/64", "fe80::1")
+    assert run(root, "rtsol", "-i", "hn0") == (0, "", "")
+    assert "inet6 2001:db8:1:0:215:5dff:fe0a:b0c prefixlen 64 autoconf" in (
+        inet_lines(hn0v6, "hn0")
+    )
+    routes = [(r["destination"], r["gateway"], r["interface"]) for r in hn0v6.routes()]
+    assert routes == [("default", "fe80::1%hn0", "hn0")]
+
+
+def test_rtsol_gives_up_on_disabled_or_non_accepting_interfaces(sim, root):
+    sim.add_interface("hn0", ether=HN0_MAC)
+    sim.set_router_advertisement("hn0", "2001:db8:1::/64", "fe80::1")
+    assert run(root, "rtsol", "hn0") == (0, "", "rtsol: hn0 is disabled.\n")
+    run(root, "ifconfig", "hn0", "inet6", "-ifdisabled")
+    err = "rtsol: hn0 does not accept Router Advertisement.\n"
+    assert run(root, "rtsol", "hn0") == (0, "", err)
+    assert sim.routes() == []
+    # -F sets both flags (rtsold.c ifconfig(), if.c interface_up()).
+    assert run(root, "rtsol", "-F", "hn0") == (0, "", "")
+    assert "ACCEPT_RTADV" in sim.ifconfig_text("hn0")
+    assert len(sim.routes()) == 1
+
+
+def test_rtsol_usage_and_unknown_interface(sim, root):
+    status, out, err = run(root, "rtsol")
+    assert (status, out) == (1, "")
+    assert err.startswith("usage: rtsol [-dDF]")
+    assert run(root, "rtsol", "-x", "lo0")[0] == 1
+    err = (
+        "rtsol: failed to get link layer information for hn9\n"
+        "rtsol: failed to initialize hn9\n"
+    )
+    assert run(root, "rtsol", "hn9") == (1, "", err)
+
+
+def test_lagg_purges_a_joining_ports_ipv6_unless_disabled(sim, root):
+    # lagg_ioctl(SIOCSLAGGPORT), sys/net/if_lagg.c: in6ifa_llaonifp(), which
+    # finds nothing on an IFDISABLED interface, then in6_ifdetach(), whose
+    # nd6_purge() takes the routers learned on the port; static routes stay.
+    sim.add_interface("hn0", ether=HN0_MAC, inet6=["2001:db8::4/64"])
+    sim.add_interface("hn1", ether="00:15:5d:00:00:02", inet6=["2001:db8:2::4/64"])
+    sim.add_route("2001:db8:9::/48", "2001:db8:2::1", "hn1", inet6=True)
+    run(root, "ifconfig", "hn0", "inet6", "accept_rtadv")
+    sim.set_router_advertisement("hn0", None, "fe80::1")
+    run(root, "rtsol", "hn0")
+    assert sorted(r["gateway"] for r in sim.routes()) == [
+        "2001:db8:2::1",
+        "fe80::1%hn0",
+    ]
+    run(root, "ifconfig", "hn1", "inet6", "ifdisabled")
+    run(root, "ifconfig", "lagg0", "create")
+    assert run(root, "ifconfig", "lagg0", "laggport", "hn1")[0] == 0
+    assert [a["address"] for a in sim.interface("hn1")["inet6"]] == [
+        "fe80::215:5dff:fe00:2",
+        "2001:db8:2::4",
+    ]
+    run(root, "ifconfig", "lagg1", "create")
+    assert run(root, "ifconfig", "lagg1", "laggport", "hn0")[0] == 0
+    assert sim.interface("hn0")["inet6"] == []
+    assert [r["gateway"] for r in sim.routes()] == ["2001:db8:2::1"]
+
+
+def test_user_localbase(sim, root):
+    # sys/kern/kern_mib.c (FreeBSD 13+): what current defaults/rc.conf asks.
+    assert run(root, "sysctl", "-n", "user.localbase") == (0, "/usr/local\n", "")
+    sim.remove_sysctl("user.localbase")
+    err = "sysctl: unknown oid 'user.localbase'\n"
+    assert run(root, "sysctl", "-n", "user.localbase") == (1, "", err)

@@ -118,3 +118,22 @@ def test_usr_libexec_hyperv_and_the_root_programs_are_the_roots_own(root):
     assert lines[0] == "helper"
     assert int(lines[1]) > 1  # this machine's entries are there too
     assert lines[2:] == ["127.0.0.1"]
+
+
+def test_current_rc_subr_runs_with_its_dollar_quotes(root):
+    # Current rc.subr's list_vars has `local IFS=$'\n'`, `local -` and
+    # set -o noglob: ifconfig_IF_aliasN handling depends on it.
+    fakebsd.FakeBSD(root).install()
+    freebsdsh.install_rc(root, release="current")
+    (root / "etc/rc.conf").write_text(
+        'ifconfig_hn0_alias0="inet 10.0.0.5/32"\nifconfig_hn0_alias1="x y"\n'
+    )
+    done = sh(
+        root,
+        ". /etc/rc.subr; load_rc_config netif;"
+        ' list_vars "ifconfig_hn0_alias*"; echo "localbase=$_localbase"',
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (
+        "ifconfig_hn0_alias0\nifconfig_hn0_alias1\nlocalbase=/usr/local\n"
+    )

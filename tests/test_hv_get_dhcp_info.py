@@ -254,3 +254,30 @@ def test_agrees_with_freebsds_dhcpif(run, root, files, ifname):
     for path, text in files.items():
         write(root, path, text)
     assert answer(run, ifname) is freebsd_dhcpif(root, ifname)
+
+
+# Current FreeBSD's own defaults/rc.conf: its first line runs
+# `/sbin/sysctl -n user.localbase` when rc.subr sources it.  The reader
+# neither runs it (no sysctl call) nor trips on it, and agrees with
+# current rc.subr and network.subr, which do run it (the simulator's
+# sysctl answers /usr/local, or unknown oid when user.localbase is absent).
+@pytest.mark.parametrize(
+    ("files", "localbase"),
+    [
+        ({"/usr/local/etc/rc.conf.d/netif": 'ifconfig_hn0="DHCP"\n'}, True),
+        ({"/usr/local/etc/rc.conf.d/netif": 'ifconfig_hn0="DHCP"\n'}, False),
+        ({"/etc/rc.conf": 'ifconfig_hn0="up"\n'}, True),
+    ],
+)
+def test_current_defaults_rc_conf(run, root, sim, files, localbase):
+    rc = ("etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
+    freebsdsh.install(root, *rc, release="current")
+    if not localbase:
+        sim.remove_sysctl("user.localbase")
+    for path, text in files.items():
+        write(root, path, text)
+    mark = len(sim.calls())
+    ours = answer(run, "hn0")
+    assert sim.calls()[mark:] == []
+    assert ours is freebsd_dhcpif(root, "hn0")
+    assert ["sysctl", "-n", "user.localbase"] in [c["argv"] for c in sim.calls()]

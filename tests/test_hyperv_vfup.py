@@ -1,10 +1,13 @@
 """hyperv_vfup: the planners (pure) and the applet on the simulator."""
 
+import subprocess
 import time
 
 import pytest
 from vfvm import VM
 
+import fakebsd
+import freebsdsh
 import hvtools
 
 IF = "/sbin/ifconfig"
@@ -32,10 +35,17 @@ def test_hn_unit_rejects_anything_else(name):
 
 
 def test_new_lagg_is_a_failover_of_hn_and_the_vf():
+    # As current FreeBSD's hyperv_vfup: hn stops accepting advertisements,
+    # joins with IPv6 enabled (lagg purges it), then has IPv6 disabled.
+    join = [IF, "lagg1", "laggproto", "failover", "laggport", "hn1", "laggport", "mce1"]
     assert hvtools.new_lagg_commands("hn1", "mce1", "lagg1") == [
-        [IF, "lagg1", "laggproto", "failover", "laggport", "hn1", "laggport", "mce1"],
+        [IF, "hn1", "inet6", "-accept_rtadv"],
+        join,
+        [IF, "hn1", "inet6", "ifdisabled"],
         [IF, "lagg1", "inet6", "no_dad"],
     ]
+    # A kernel without INET6 (no kern.features.inet6): no inet6 words.
+    assert hvtools.new_lagg_commands("hn1", "mce1", "lagg1", inet6=False) == [join]
 
 
 def test_dhclient_stop_signals_only_a_dhclient():
@@ -57,12 +67,14 @@ hn0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
 """
 
 
-def test_address_removal_keeps_link_local_ipv6():
+def test_address_removal_takes_link_local_ipv6_too():
     interface = hvtools.parse_ifconfig(HN0)["hn0"]
     assert hvtools.address_removal_commands(interface) == [
         [IF, "hn0", "inet", "10.0.0.4", "-alias"],
         [IF, "hn0", "inet", "10.0.0.5", "-alias"],
+        [IF, "hn0", "inet6", "fe80::215:5dff:fe0a:b0c%hn0", "-alias"],
         [IF, "hn0", "inet6", "2001:db8::4", "-alias"],
+        [IF, "hn0", "inet6", "FEBF::1%hn0", "-alias"],
         [IF, "hn0", "inet6", "fec0::1", "-alias"],
     ]
     assert hvtools.address_removal_commands(None) == []
@@ -184,10 +196,105 @@ def test_link_local(address, expected):
         ),
         ({}, []),
         ({"ifconfig_hn1": "DHCP"}, []),
+        (
+            # SLAAC: the lagg solicits a router advertisement at once.
+            {
+                "ifconfig_hn0": "DHCP",
+                "ifconfig_hn0_ipv6": "inet6 accept_rtadv",
+                "rtsol_flags": "-i",
+            },
+            [
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "accept_rtadv"],
+                [IF, "lagg0", "up"],
+                ["/sbin/dhclient", "-b", "lagg0"],
+                [IF, "lagg0", "inet6", "accept_rtadv"],
+                ["/sbin/rtsol", "-i", "lagg0"],
+            ],
+        ),
+        (
+            # ipv6_prefix_hn0: EUI-64 addresses, no autoconfiguration; the
+            # legacy ipv6_ifconfig_hn0[_aliasN] as inet6 words.
+            {
+                "ipv6_prefix_hn0": "2001:db8:1::1 2001:db8:2:0:/56",
+                "ipv6_ifconfig_hn0": "2001:db8::4/64 accept_rtadv",
+                "ipv6_ifconfig_hn0_alias0": "2001:db8::5/64",
+                "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+            },
+            [
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "inet6", "2001:db8::4/64", "accept_rtadv"],
+                [IF, "lagg0", "up"],
+                [IF, "lagg0", "inet6", "2001:db8::6/64", "alias"],
+                [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
+                [
+                    IF,
+                    "lagg0",
+                    "inet6",
+                    "2001:db8:1::",
+                    "prefixlen",
+                    "64",
+                    "eui64",
+                    "alias",
+                ],
+                [
+                    IF,
+                    "lagg0",
+                    "inet6",
+                    "2001:db8:2:0::",
+                    "prefixlen",
+                    "56",
+                    "eui64",
+                    "alias",
+                ],
+            ],
+        ),
+        (
+            # Not an ipv6if interface (ipv6if): its inet6 aliases stay off,
+            # as at boot; ipv6_activate_all_interfaces enables IPv6 only.
+            {
+                "ifconfig_hn0": "inet 10.0.0.4/24",
+                "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+                "ifconfig_hn0_alias1": "inet 10.0.0.5/32",
+                "ipv6_activate_all_interfaces": "YES",
+            },
+            [
+                [IF, "lagg0", "inet", "10.0.0.4/24"],
+                [IF, "lagg0", "inet6", "-ifdisabled"],
+                [IF, "lagg0", "up"],
+                [IF, "lagg0", "inet", "10.0.0.5/32", "alias"],
+            ],
+        ),
+        (
+            # ipv6_network_interfaces without hn0: no IPv6 for it.
+            {
+                "ifconfig_hn0_ipv6": "inet6 2001:db8::4/64",
+                "ipv6_network_interfaces": "hn1",
+            },
+            [],
+        ),
     ],
 )
 def test_lagg_gets_hns_rc_conf_configuration(env, expected):
     assert hvtools.lagg_config_commands(env, "hn0", "lagg0") == expected
+
+
+def test_lagg_ipv6_without_inet6_or_rtsol():
+    env = {
+        "ifconfig_hn0": "inet 10.0.0.4/24",
+        "ifconfig_hn0_ipv6": "inet6 accept_rtadv",
+        "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
+    }
+    assert hvtools.lagg_config_commands(env, "hn0", "lagg0", inet6=False) == [
+        [IF, "lagg0", "inet", "10.0.0.4/24"],
+        [IF, "lagg0", "up"],
+    ]
+    assert hvtools.lagg_config_commands(env, "hn0", "lagg0", rtsol=False)[-1] == [
+        IF,
+        "lagg0",
+        "inet6",
+        "accept_rtadv",
+    ]
 
 
 def test_aliases_are_bounded():
@@ -239,9 +346,10 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
     ]
     assert all(result.returncode == 0 for _, result in handled)
     mutations = vm.mutations_since(mark)
-    assert [argv for argv in mutations if argv[1] != "hn0"] == [
+    assert [argv for argv in mutations if argv[-1] != "-alias"] == [
         ["ifconfig", "mce0", "up"],
         ["ifconfig", "lagg0", "create"],
+        ["ifconfig", "hn0", "inet6", "-accept_rtadv"],
         [
             "ifconfig",
             "lagg0",
@@ -252,6 +360,7 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
             "laggport",
             "mce0",
         ],
+        ["ifconfig", "hn0", "inet6", "ifdisabled"],
         ["ifconfig", "lagg0", "inet6", "no_dad"],
         ["pkill", "-F", "/var/run/dhclient/dhclient.hn0.pid", "-x", "dhclient"],
         ["ifconfig", "lagg0", "inet6", "-ifdisabled"],
@@ -262,9 +371,9 @@ def test_e2e_dhcp_vf_attach_to_lagg(vm):
     # What is left of hn0's addresses once it is a port and its dhclient
     # is gone (the kernel drops a port's IPv6) is removed before lagg0 is
     # configured.
-    hn0 = [i for i, argv in enumerate(mutations) if argv[1] == "hn0"]
-    assert all(mutations[i][-1] == "-alias" for i in hn0)
-    assert all(4 < i < 5 + len(hn0) for i in hn0)
+    hn0 = [i for i, argv in enumerate(mutations) if argv[-1] == "-alias"]
+    assert all(mutations[i][1] == "hn0" for i in hn0)
+    assert all(6 < i < 7 + len(hn0) for i in hn0)
     assert vm.laggports("lagg0") == ["hn0", "mce0"]
     assert vm.addresses("hn0") == []
     assert vm.addresses("lagg0") == ["10.0.0.4/24", "2001:db8::4/64"]
@@ -627,3 +736,196 @@ def test_an_image_is_refused_and_nothing_runs(run, root, sim):
     )
     assert sim.calls() == []
     assert "lagg0" not in sim.state()["interfaces"]
+
+
+# The differential: current FreeBSD's own hyperv_vfup (freebsd-current,
+# run by tests/freebsdsh.py with current rc.subr and network.subr) and
+# hvtools', each on a twin simulated VM in the same state: hn0 as boot left
+# it, a VF up.  The end states agree, but where hvtools does more (README,
+# "FreeBSD 14 and 15"): that part is asserted for hvtools alone.
+
+CURRENT_VFUP = "usr/libexec/hyperv/hyperv_vfup"
+STATIC = 'ifconfig_hn0="inet 10.0.0.4/24"\n'
+IPV6 = 'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"\n'
+LEASE = ("10.0.0.4/24", "10.0.0.1")
+STATIC_HN0 = {"inet": ["10.0.0.4/24"]}
+# What current FreeBSD loses and hvtools keeps: hn0's default routes
+# (in_ifadown() takes the IPv4 one with hn0's address; an IPv6 one stays
+# on hn0, a lagg port).
+KEPT_ROUTE = {"default": [("inet", "10.0.0.1", "lagg0")]}
+
+# name: (rc.conf, hn0 as boot left it, what hvtools does more)
+SCENARIOS = {
+    "dhcp": ('ifconfig_hn0="DHCP"\n', {"dhcp": True}, {}),
+    "syncdhcp": ('ifconfig_hn0="SYNCDHCP"\n', {"dhcp": True}, {}),
+    "static-netmask": (
+        'ifconfig_hn0="inet 10.0.0.4 netmask 255.255.255.0"\n'
+        'defaultrouter="10.0.0.1"\n',
+        {**STATIC_HN0, "route": "10.0.0.1"},
+        KEPT_ROUTE,
+    ),
+    "static-cidr": (STATIC, STATIC_HN0, {}),
+    "alias": (
+        STATIC + 'ifconfig_hn0_alias0="inet 10.0.0.5/32"\n',
+        {"inet": ["10.0.0.4/24", "10.0.0.5/32"]},
+        # current's ipv6_lagg_up copies the aliases but configures the
+        # inet6 ones only (ipv6_up); IPv4 aliases are lost.
+        {"lagg0": ["10.0.0.4/24", "10.0.0.5/32"]},
+    ),
+    "ipv6": (
+        STATIC + IPV6,
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "ipv6-no-keyword": (
+        STATIC + 'ifconfig_hn0_ipv6="2001:db8::4/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "ipv6-default-route": (
+        'ifconfig_hn0="DHCP"\n' + IPV6 + 'ipv6_defaultrouter="2001:db8::1"\n',
+        {"dhcp": True, "inet6": ["2001:db8::4/64"], "route6": "2001:db8::1"},
+        {
+            "default": [
+                ("inet", "10.0.0.1", "lagg0"),
+                ("inet6", "2001:db8::1", "lagg0"),
+            ]
+        },
+    ),
+    "slaac": (
+        'ifconfig_hn0="DHCP"\nifconfig_hn0_ipv6="inet6 accept_rtadv"\n',
+        {"dhcp": True, "slaac": True},
+        {},
+    ),
+    "inet6-alias": (
+        STATIC + IPV6 + 'ifconfig_hn0_alias0="inet6 2001:db8::5/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64", "2001:db8::5/64"]},
+        {},
+    ),
+    "ipv6-prefix": (
+        STATIC + 'ipv6_prefix_hn0="2001:db8:7::"\n',
+        {**STATIC_HN0, "prefix": "2001:db8:7::"},
+        {},
+    ),
+    "ipv6-ifconfig-legacy": (
+        STATIC + 'ipv6_ifconfig_hn0="2001:db8::4/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "not-configured": ("", {}, {}),
+}
+
+
+def twin(top, hn0, rc_conf):
+    """A simulated VM at top in the state boot left: hn0 per the scenario,
+    the router's advertisement and lagg0's lease ready, mce0 up."""
+    sim = fakebsd.FakeBSD(top).install()
+    sim.add_interface(
+        "hn0",
+        ether="00:15:5d:0a:0b:0c",
+        inet=hn0.get("inet", ["10.0.0.4/24"] if hn0.get("dhcp") else []),
+        inet6=hn0.get("inet6", []),
+        ifdisabled=False if hn0.get("slaac") or hn0.get("prefix") else None,
+    )
+    (top / "etc/rc.conf").write_text(rc_conf)
+    for interface in ("hn0", "lagg0"):
+        sim.set_router_advertisement(interface, "2001:db8:1::/64", "fe80::1")
+    if hn0.get("slaac"):
+        for argv in (["ifconfig", "hn0", "inet6", "accept_rtadv"], ["rtsol", "hn0"]):
+            sim_run(top, *argv)
+    if hn0.get("prefix"):
+        sim_run(top, "ifconfig", "hn0", "inet6", hn0["prefix"], "eui64", "alias")
+    if hn0.get("dhcp"):
+        sim.start_dhclient("hn0")
+        sim.add_route("default", "10.0.0.1", "hn0")
+    for key, inet6 in (("route", False), ("route6", True)):
+        if key in hn0:
+            sim.add_route("default", hn0[key], "hn0", inet6=inet6)
+    sim.set_lease("lagg0", *LEASE)
+    sim.add_vf("hn0", "mce0")
+    sim_run(top, "ifconfig", "mce0", "up")
+    sim.pop_events()
+    return sim
+
+
+def sim_run(top, program, *args):
+    path = next(
+        p for p in (top / "sbin" / program, top / "bin" / program) if p.exists()
+    )
+    done = subprocess.run([str(path), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def vfup_end_state(sim):
+    state = {}
+    for name in ("hn0", "lagg0"):
+        iface = sim.interface(name)
+        state[name] = sorted(
+            f"{a['address']}/{a['prefixlen']}"
+            for a in iface["inet"] + iface["inet6"]
+            if not a["address"].startswith("fe80:")
+        )
+        state[f"{name} link-local"] = any(
+            a["address"].startswith("fe80:") for a in iface["inet6"]
+        )
+        state[f"{name} nd6"] = [
+            flag
+            for bit, flag in ((0x8, "IFDISABLED"), (0x2, "ACCEPT_RTADV"))
+            if iface["nd6"] & bit
+        ]
+    state["ports"] = sim.interface("lagg0")["lagg"]["ports"]
+    state["default"] = sorted(
+        ("inet6" if r["inet6"] else "inet", r["gateway"], r["interface"])
+        for r in sim.routes()
+        if r["destination"] == "default"
+    )
+    return state
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_differential_against_current_freebsd(root, dist, tmp_path, name):
+    rc_conf, hn0, more = SCENARIOS[name]
+    current = tmp_path / "current"
+    (current / "etc").mkdir(parents=True)
+    current_sim = twin(current, hn0, rc_conf)
+    freebsdsh.install_rc(current, release="current")
+    freebsdsh.install(current, CURRENT_VFUP, release="current")
+    done = freebsdsh.run(current, ["/bin/sh", f"/{CURRENT_VFUP}", "hn0"])
+    assert done.returncode == 0, done.stderr
+    vm = VM(root, dist, twin(root, hn0, rc_conf))
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert (result.returncode, result.stderr) == (0, "")
+    ours, theirs = vfup_end_state(vm.sim), vfup_end_state(current_sim)
+    for key, value in more.items():
+        assert ours[key] == value
+        assert theirs[key] != value
+        del ours[key], theirs[key]
+    assert ours == theirs
+    # hn0 keeps no IPv6 as a port, in every scenario.
+    assert (ours["hn0 link-local"], ours["hn0 nd6"]) == (False, ["IFDISABLED"])
+    # hvtools stops hn0's dhclient (current FreeBSD signals a pid file
+    # that rc.d/dhclient no longer writes).
+    assert list(vm.sim.dhclients()) == (["lagg0"] if hn0.get("dhcp") else [])
+
+
+def test_a_slaac_vms_lagg_solicits_a_router_at_once(vm_slaac):
+    sim, mutations = vm_slaac
+    assert ["ifconfig", "hn0", "inet6", "-accept_rtadv"] in mutations
+    assert ["rtsol", "lagg0"] in mutations
+    assert "inet6 2001:db8:1:0:215:5dff:fe0a:b0c prefixlen 64 autoconf" in (
+        sim.ifconfig_text("lagg0")
+    )
+    assert "nd6 options=29<PERFORMNUD,IFDISABLED,AUTO_LINKLOCAL>" in (
+        sim.ifconfig_text("hn0")
+    )
+    assert ("inet6", "fe80::1%lagg0", "lagg0") in vfup_end_state(sim)["default"]
+
+
+@pytest.fixture
+def vm_slaac(root, dist):
+    rc_conf, hn0, _ = SCENARIOS["slaac"]
+    vm = VM(root, dist, twin(root, hn0, rc_conf))
+    mark = len(vm.sim.calls())
+    result = vm.applet("hyperv_vfup", "hn0")
+    assert (result.returncode, result.stderr) == (0, "")
+    return vm.sim, vm.mutations_since(mark)
