@@ -219,6 +219,10 @@ def test_link_local(address, expected):
                 "ipv6_prefix_hn0": "2001:db8:1::1 2001:db8:2:0:/56",
                 "ipv6_ifconfig_hn0": "2001:db8::4/64 accept_rtadv",
                 "ipv6_ifconfig_hn0_alias0": "2001:db8::5/64",
+                # taken as ifconfig_hn0_aliasN are: a gap stops nothing
+                "ipv6_ifconfig_hn0_alias2": "2001:db8::7/64",
+                "ipv6_ifconfig_hn0_alias3": "",
+                "ipv6_ifconfig_hn0_alias4": "2001:db8::8/64",
                 "ifconfig_hn0_alias0": "inet6 2001:db8::6/64",
             },
             [
@@ -227,6 +231,7 @@ def test_link_local(address, expected):
                 [IF, "lagg0", "up"],
                 [IF, "lagg0", "inet6", "2001:db8::6/64", "alias"],
                 [IF, "lagg0", "inet6", "2001:db8::5/64", "alias"],
+                [IF, "lagg0", "inet6", "2001:db8::7/64", "alias"],
                 [
                     IF,
                     "lagg0",
@@ -810,6 +815,17 @@ SCENARIOS = {
     "ipv6-ifconfig-legacy": (
         STATIC + 'ipv6_ifconfig_hn0="2001:db8::4/64"\n',
         {**STATIC_HN0, "inet6": ["2001:db8::4/64"]},
+        {},
+    ),
+    "ipv6-legacy-aliases": (
+        # a gap in the numbers stops nothing, an empty one does
+        STATIC
+        + 'ipv6_ifconfig_hn0="2001:db8::4/64"\n'
+        + 'ipv6_ifconfig_hn0_alias0="2001:db8::5/64"\n'
+        + 'ipv6_ifconfig_hn0_alias2="2001:db8::7/64"\n'
+        + 'ipv6_ifconfig_hn0_alias3=""\n'
+        + 'ipv6_ifconfig_hn0_alias4="2001:db8::8/64"\n',
+        {**STATIC_HN0, "inet6": ["2001:db8::4/64", "2001:db8::5/64", "2001:db8::7/64"]},
         {},
     ),
     "not-configured": ("", {}, {}),
