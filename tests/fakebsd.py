@@ -90,7 +90,8 @@ The model
   in address order: gateway routes ("default"), and for each address of
   an up interface a prefix route (link#INDEX, U) and a local route (UHS,
   netif lo0; lo0's own IPv4 address: UH, no prefix route).  The routes
-  rc(8) would add (::/96 reject and the like) are not there.
+  rc(8) would add (::/96 reject and the like) are not there.  An operand
+  is a kernel image (main.c, BACKWARD_COMPATIBILITY): nothing printed.
 * Processes: a fake table; pids start at 50000 and are never real.
   dhclient adds one ("dhclient: IF", name dhclient); pkill/pgrep/kill see
   only this table.  A signal whose default action terminates removes the
@@ -1676,8 +1677,9 @@ def prog_netstat(ctx, args):
     tables", then for each family that has routes (inet, then inet6) a blank
     line, "Internet:" or "Internet6:", the column header and one row per
     route; a family without routes prints nothing at all.  -4, -6 and
-    -f inet|inet6 select a family.  Only the routing tables with -n are
-    simulated (names would need a resolver)."""
+    -f inet|inet6 select a family.  An operand (hv_kvp_daemon's `netstat
+    -rn inet6`) names a kernel image: nothing is printed.  Only the routing
+    tables with -n are simulated (names would need a resolver)."""
     ctx.mutating = False
     opts = set()
     families = (False, True)
@@ -1701,8 +1703,15 @@ def prog_netstat(ctx, args):
             else:
                 ctx.warnx(f"illegal option -- {ch}")
                 netstat_usage(ctx)
-    if args or opts != {"r", "n"}:
+    if opts != {"r", "n"} or (args and args[0][:1].isdigit()):
         ctx.errx("fakebsd: only netstat -rn [-4|-6|-f inet|inet6] is simulated", 64)
+    if args:
+        # main.c's BACKWARD_COMPATIBILITY: an operand is a kernel image
+        # (nlistf), then a memory file (memf); the system is then not
+        # "live" and routepr() returns without printing (route.c:133).  As
+        # root, with memf /dev/mem, kvm_openfiles() succeeds without reading
+        # nlistf (lib/libkvm/kvm.c _kvm_open()): nothing on stderr, exit 0.
+        return 0
     ctx.print("Routing tables")
     for inet6 in families:
         rows = netstat_rows(ctx.k, inet6)

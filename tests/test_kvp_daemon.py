@@ -51,14 +51,7 @@ class KvpVM:
         return self.sim.interface(name)["ether"]
 
     def addresses(self, name):
-        iface = self.sim.interface(name)
-        inet = [f"{a['address']}/{a['prefixlen']}" for a in iface["inet"]]
-        inet6 = [
-            f"{a['address']}/{a['prefixlen']}"
-            for a in iface["inet6"]
-            if not a["address"].startswith("fe80:")
-        ]
-        return inet + inet6
+        return vfvm.addresses(self.sim, name)
 
 
 @pytest.fixture

@@ -23,6 +23,19 @@ def running_system(root):
     python.chmod(0o755)
 
 
+def addresses(sim, name):
+    """An interface's addresses as ADDRESS/LEN, IPv4 first, link-local
+    IPv6 left out."""
+    iface = sim.interface(name)
+    inet = [f"{a['address']}/{a['prefixlen']}" for a in iface["inet"]]
+    inet6 = [
+        f"{a['address']}/{a['prefixlen']}"
+        for a in iface["inet6"]
+        if not a["address"].startswith("fe80:")
+    ]
+    return inet + inet6
+
+
 class VM:
     def __init__(self, root, dist, sim):
         self.root = root
@@ -79,14 +92,7 @@ class VM:
         return self.sim.interface(name)
 
     def addresses(self, name):
-        iface = self.sim.interface(name)
-        inet = [f"{a['address']}/{a['prefixlen']}" for a in iface["inet"]]
-        inet6 = [
-            f"{a['address']}/{a['prefixlen']}"
-            for a in iface["inet6"]
-            if not a["address"].startswith("fe80:")
-        ]
-        return inet + inet6
+        return addresses(self.sim, name)
 
     def laggports(self, name):
         text = self.sim.ifconfig_text(name)
