@@ -125,17 +125,22 @@ class NotRoot(RuntimeError):
     """freebsdsh needs root: unshare(1), mount(8) and chroot(8)."""
 
 
+# Where FreeBSD installs programs (mode 555: bsd.prog.mk's SCRIPTS,
+# libexec/rc/rc.d/Makefile, usr.sbin/resolvconf/Makefile): the shared
+# copies' own modes do not say it (current's dhclient-script is 444 there).
+PROGRAM_DIRS = ("etc/rc.d/", "sbin/", "libexec/resolvconf/", "usr/libexec/hyperv/")
+
+
 def install(root, *paths, release="12.1"):
     """Copy FreeBSD files (paths relative to the release's tree, e.g.
-    "sbin/dhclient-script") into root at the same place, unmodified;
-    scripts stay executable, every copy is writable by its owner."""
+    "sbin/dhclient-script") into root at the same place, unmodified, in the
+    mode FreeBSD gives them (programs executable), writable by the owner."""
     for rel in paths:
         source = os.path.join(RELEASES[release], rel)
         target = os.path.join(str(root), rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(source, target)
-        mode = os.stat(source).st_mode & 0o777
-        os.chmod(target, mode | 0o200)
+        os.chmod(target, 0o755 if rel.startswith(PROGRAM_DIRS) else 0o644)
 
 
 def install_resolvconf(root):
@@ -153,14 +158,10 @@ RC_SCRIPTS = ("netif", "routing", "dhclient", "resolv", "devd")
 
 def install_rc(root, release="12.1"):
     """rc(8)'s network part: rc.subr, network.subr, the defaults and the
-    rc.d scripts of the release's tree, the scripts executable as FreeBSD
-    installs them (libexec/rc/rc.d/Makefile: mode 555; the shared copies are
-    read-only files)."""
+    rc.d scripts of the release's tree."""
     rc = ("etc/rc.subr", "etc/network.subr", "etc/defaults/rc.conf")
     install(root, *rc, release=release)
     install(root, *(f"etc/rc.d/{name}" for name in RC_SCRIPTS), release=release)
-    for name in RC_SCRIPTS:
-        os.chmod(os.path.join(str(root), "etc/rc.d", name), 0o755)
 
 
 def check_root():

@@ -341,11 +341,12 @@ def nameservers(top):
     ],
     ids=["static-ipv4", "ipv4-ipv6-aliases", "dhcp"],
 )
+@pytest.mark.parametrize("release", freebsdsh.RELEASES)
 def test_image_boots_as_requested_and_nothing_ran(dist, tmp_path, rc_conf, fields,
-                                                  state, dns):  # fmt: skip
+                                                  state, dns, release):  # fmt: skip
     top = tmp_path / "image"
     leases = {"hn0": ("10.0.0.7/24", "10.0.0.1", ["168.63.129.16"])}
-    sim = make_root(top, {"rc.conf": rc_conf}, leases)
+    sim = make_root(top, {"rc.conf": rc_conf}, leases, release)
     freebsdsh.install_resolvconf(top)
     (top / "etc/resolv.conf").write_text("nameserver 168.63.129.16\n")
     fields = {"HWADDR": HN0_MAC, "IF_NAME": "hn0", "DHCP": "0", **fields}

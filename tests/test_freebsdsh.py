@@ -95,6 +95,20 @@ def test_install_copies_freebsds_files_unmodified(root):
     assert os.access(root / "sbin" / "dhclient-script", os.X_OK)
 
 
+@pytest.mark.parametrize("release", freebsdsh.RELEASES)
+def test_install_gives_freebsds_modes(root, release):
+    # The shared copies' modes differ (current's dhclient-script is 444
+    # there); FreeBSD installs its programs 555, the rest 444.
+    programs = ["sbin/dhclient-script", "etc/rc.d/netif"]
+    if release == "current":
+        programs.append("usr/libexec/hyperv/hyperv_vfup")
+    freebsdsh.install(root, *programs, "etc/rc.subr", release=release)
+    assert [os.access(root / rel, os.X_OK) for rel in programs] == [True] * len(
+        programs
+    )
+    assert (root / "etc/rc.subr").stat().st_mode & 0o777 == 0o644
+
+
 def test_only_root_may_run_it(root, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(freebsdsh.NotRoot):
