@@ -2986,15 +2986,15 @@ def lagg_ipv6_commands(env, hn, lagg):
         if _is_ipv6(ipv6[0].partition("/")[0]):
             ipv6.insert(0, "inet6")  # network.subr's backward compatibility
         commands.append([IFCONFIG, lagg, *ipv6])
-    legacy = _ipv6_legacy_words(env, rc_ifvar(hn, prefix="ipv6_ifconfig_"))
+    legacy = _ipv6_legacy_words(env.get(rc_ifvar(hn, prefix="ipv6_ifconfig_"), ""))
     if legacy:
         commands.append([IFCONFIG, lagg, *legacy])
     return commands
 
 
-def _ipv6_legacy_words(env, name):
+def _ipv6_legacy_words(value):
     # ipv6_ifconfig_IF[_aliasN]: ifconfig words after an implied inet6.
-    words = [w for w in _words(env.get(name, "")) if w]
+    words = [w for w in _words(value) if w]
     return ["inet6", *words] if words else []
 
 
@@ -3032,9 +3032,8 @@ def is_ipv6_autoconf(env, ifname):
 def prefix_address_commands(env, hn, lagg):
     """ipv6_prefix_hostid_addr_common IF alias: for each prefix of
     ipv6_prefix_IF (default length 64; from its last "::" on, then a
-    trailing ":", dropped),
-    `inet6 PREFIX:: prefixlen LEN eui64 alias`, and on a router the subnet
-    router anycast address too."""
+    trailing ":", dropped), `inet6 PREFIX:: prefixlen LEN eui64 alias`, and
+    on a router the subnet router anycast address too."""
     commands = []
     router = checkyesno(env.get("ipv6_gateway_enable", ""))
     for word in _words(env.get(rc_ifvar(hn, prefix="ipv6_prefix_"), "")):
@@ -3074,9 +3073,9 @@ def rc_aliases(env, ifname, inet6=True):
     if inet6:
         legacy = rc_ifvar(ifname, "_alias", prefix="ipv6_ifconfig_")
         for value in _numbered_values(env, legacy):
-            words = [w for w in _words(value) if w]
+            words = _ipv6_legacy_words(value)
             if words:
-                aliases.append(["inet6", *words])
+                aliases.append(words)
     return aliases
 
 
