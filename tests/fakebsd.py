@@ -3,8 +3,8 @@
 This is test code.  It models what hvtools touches on a FreeBSD 14 Hyper-V
 guest closely enough that an applet which works here should work there:
 ifconfig(8), sysctl(8), route(8), netstat(1) -rn, dhclient(8),
-pkill(1)/pgrep(1)/kill(1), rtsol(8), lagg(4), hn(4) with its network VFs, and the
-devd(8) events the kernel raises.  Messages, output formats and exit
+pkill(1)/pgrep(1)/kill(1), rtsol(8), lagg(4), hn(4) with its network VFs,
+and the devd(8) events the kernel raises.  Messages, output formats and exit
 statuses follow FreeBSD's sources (the comments at each say which); it must
 never be bent to make hvtools pass.
 
@@ -59,9 +59,9 @@ The model
   Failover marks ACTIVE the primary if it is up with link, else the first
   port that is.  A port belongs to one lagg; a port with a link-local
   address and IPv6 enabled loses all its inet6 addresses, and the routers
-  learned on it, when added.  ifconfig treats a
-  refused laggport as a warning ("ifconfig: lagg0 hn1: SIOCSLAGGPORT:
-  Device busy"), goes on with the other options and exits 1.
+  learned on it, when added.  ifconfig treats a refused laggport as a
+  warning ("ifconfig: lagg0 hn1: SIOCSLAGGPORT: Device busy"), goes on
+  with the other options and exits 1.
 * hn(4) VFs: add_vf(hn, vf) attaches a VF with hn's MAC, sets dev.hn.N.vf,
   hw.hn.vflist ("mce0 ...") and hw.hn.vfmap ("mce0:hn0 ...", both in VF
   index order) and raises ETHERNET/IFATTACH.  Non-transparent mode
