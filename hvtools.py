@@ -1546,7 +1546,7 @@ class Interface:
 
     __slots__ = (
         "autoconf", "carp", "ether", "inet", "inet6", "laggports", "laggproto",
-        "name",
+        "name", "no_carrier",
     )  # fmt: skip
 
     def __init__(self, name):
@@ -1558,6 +1558,9 @@ class Interface:
         self.autoconf = set()  # IPv6 addresses SLAAC formed ("autoconf")
         self.laggproto = None
         self.laggports = []
+        # "status: no carrier" (media_status(), sbin/ifconfig/ifmedia.c): what
+        # dhclient's interface_link_status() takes for no link.
+        self.no_carrier = False
 
 
 def parse_ifconfig(text):
@@ -1597,6 +1600,8 @@ def _parse_ifconfig_detail(interface, words):
         interface.laggproto = words[1]
     elif key == "laggport:" and len(words) > 1:
         interface.laggports.append(words[1])
+    elif words == ["status:", "no", "carrier"]:
+        interface.no_carrier = True
 
 
 def _word_after(words, key):
@@ -1856,11 +1861,7 @@ def plan_set_ifconfig(request, machine):
         given_up = _plan_live_dhcp(ipaddress, plan, current, old_static, ours)
         _plan_rc_routers_dhcp(ipaddress, texts, routing, given_up)
         if live and target not in dhclients:
-            # rc.d/dhclient: load_rc_config dhclient, then network.
-            env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
-            # In the background: hv_kvp_daemon answers the host only once
-            # this returns, and the host gives up after 5 s (hv_kvp.c).
-            plan.commands.append(dhclient_command(env, ifname, target, True))
+            _plan_dhclient(plan, texts, interfaces[target])
     else:
         routes = machine.routes
         if live:
@@ -2164,6 +2165,25 @@ def _plan_live_static(plan, request, current, ours):
     kept = {address for _, address, _ in wanted}
     stale = [i for i in current if i[1] in ours and i[1] not in kept]
     return _plan_removals(plan, plan.target, stale)
+
+
+def _plan_dhclient(plan, texts, target):
+    """dhclient on target, as rc.d/dhclient starts it with the variables of
+    plan.ifname (load_rc_config dhclient, then network), in the background:
+    hv_kvp_daemon answers the host only once this returns, and the host
+    gives up after 5 s (hv_kvp.c).  Not on an interface without carrier:
+    dhclient, -b or not, would wait 11 s for the link and give up
+    (dhclient.c main()); devd starts it when the link comes up (the
+    LINK_UP rule, /etc/devd/dhclient.conf or devd.conf), from the rc.conf
+    written here.  A failover lagg has no such rule: its dhclient starts."""
+    if target.no_carrier and target.name == plan.ifname:
+        plan.warnings.append(
+            f"{target.name}: no carrier: dhclient not started now; devd starts"
+            " it when the link comes up"
+        )
+        return
+    env = _rc_env(texts, _rc_chain(texts, "dhclient", "network"))
+    plan.commands.append(dhclient_command(env, plan.ifname, target.name, True))
 
 
 def _plan_live_dhcp(ipaddress, plan, current, old_static, ours):

@@ -97,8 +97,11 @@ The model
   only this table.  A signal whose default action terminates removes the
   process; its pid file stays.  dhclient follows its main(): pid file lock
   (another fake dhclient holding that pid file: "dhclient already running,
-  pid: N." "exiting.", exit 1), pid file written, link check ("IF: no link
-  ........... giving up", exit 1, pid file left), PREINIT `ifconfig IF up`,
+  pid: N." "exiting.", exit 1), pid file written, link check (no link:
+  with or without -b, it waits 11 s, scaled down: set_link_wait(), default
+  LINK_WAIT, without holding the state lock; "IF: no link ...........
+  giving up", exit 1, pid file left; a link that comes up meanwhile is not
+  modelled), PREINIT `ifconfig IF up`,
   interface lookup ("IF: not found"), then the lease set by set_lease() is
   bound at once (a DHCP server that answers at once).  With no lease (no
   server answers) a dhclient without -b stays in the foreground for the
@@ -148,6 +151,7 @@ Python API (same state, same lock; dicts returned are copies)
     set_lease(interface, address_with_len, router=None, dns=(), domain=None)
     start_dhclient(interface, pidfile="new"|"old") -> pid
     set_dhcp_timeout(seconds)   how long a foreground dhclient waits
+    set_link_wait(seconds)      how long dhclient waits for a link
     renew(interface) -> dhclient-script's (status, stdout, stderr) or None
     add_process(pid, command)
     fail(command_prefix, stderr, status=1, times=None); clear_failures()
@@ -384,6 +388,7 @@ def default_state():
         "leases": {},
         "bound": {},
         "dhcp_timeout": DHCP_TIMEOUT,
+        "link_wait": LINK_WAIT,
         "failures": [],
         "events": [],
         "log": [],
@@ -831,6 +836,7 @@ class Ctx:
         self.mutating = True
         self.scripts = []  # dhclient-script runs, after the lock (env each)
         self.panic = None  # seconds a foreground dhclient waits, after the lock
+        self.no_link = None  # seconds dhclient waits for a link, after the lock
 
     def print(self, text=""):
         self.out.append(text + "\n")
@@ -1853,6 +1859,10 @@ def prog_dhclient(ctx, args):
         f.write(f"{pid}\n")
     iface = k.iface(ifname)
     if iface is not None and not k.media_active(iface):
+        # Before any daemonising, -b or not: a second, then ten more
+        # checks a second apart (dhclient.c main()); a link that comes up
+        # meanwhile ("got link") is not modelled.
+        ctx.no_link = ctx.state["link_wait"]
         ctx.err.append(f"{ifname}: no link ...{'.' * 11} giving up\n")
         return 1
     if iface is None:
@@ -1910,6 +1920,10 @@ DHCLIENT_SCRIPT = "/sbin/dhclient-script"
 # top_level_config.timeout = 60), scaled down so that the suite stays fast;
 # FakeBSD.set_dhcp_timeout() sets it.
 DHCP_TIMEOUT = 0.2
+# How long dhclient waits for a link before it gives up: 11 s (dhclient.c
+# main(): sleep(1), then up to 10 more), scaled down like the timeout;
+# FakeBSD.set_link_wait() sets it.
+LINK_WAIT = 0.05
 # state_panic()'s note()s; before go_daemon() note() writes each to stderr
 # too, followed by a newline (errwarn.c note()).
 DHCLIENT_PANIC = (
@@ -2393,6 +2407,7 @@ def run_program(root, program, args):
             stderr = "".join(ctx.err)
         scripts = ctx.scripts
         panic = ctx.panic
+        no_link = ctx.no_link
         state["log"].append(
             {
                 "argv": argv,
@@ -2410,6 +2425,8 @@ def run_program(root, program, args):
     if panic is not None:
         time.sleep(panic)
         stderr += DHCLIENT_PANIC
+    if no_link is not None:
+        time.sleep(no_link)
     # dhclient runs its script while nothing holds the lock: the script's
     # ifconfig and route calls take it.  Its output goes where dhclient's
     # does before it daemonises; its exit status is not dhclient's.
@@ -2706,6 +2723,12 @@ class FakeBSD:
         waits when no DHCP server answers (no set_lease())."""
         with self._locked() as state:
             state["dhcp_timeout"] = seconds
+
+    def set_link_wait(self, seconds):
+        """How long dhclient, -b or not, waits for a link that is down
+        before it gives up."""
+        with self._locked() as state:
+            state["link_wait"] = seconds
 
     def add_process(self, pid, command):
         with self._locked() as state:

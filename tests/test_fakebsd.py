@@ -1303,8 +1303,13 @@ def test_sysctl_exit_status_counts_failures(sim, root):
 
 def test_dhclient_no_link(sim, root):
     run(root, "ifconfig", "lagg0", "create")
-    status, _, err = run(root, "dhclient", "lagg0")
+    sim.set_link_wait(0.5)
+    start = time.monotonic()
+    status, _, err = run(root, "dhclient", "-b", "lagg0")
+    # -b or not, it waits for the link before it gives up (dhclient.c main())
+    assert time.monotonic() - start >= 0.5
     assert (status, err) == (1, f"lagg0: no link ...{'.' * 11} giving up\n")
+    sim.set_link_wait(0)
     assert sim.dhclients() == {}
     # like the real one, it wrote its pid file before it gave up
     assert (root / "var/run/dhclient/dhclient.lagg0.pid").exists()

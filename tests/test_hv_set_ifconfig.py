@@ -456,6 +456,26 @@ def test_plan_dhclient_as_rc_d_dhclient_starts_it_in_the_background():
     assert commands(plan({"DHCP": "1"}, rc=rc))[-1] == "dhclient -q -b hn1"
 
 
+def test_plan_no_dhclient_on_an_interface_without_carrier():
+    # dhclient, -b or not, would wait 11 s for the link (dhclient.c main())
+    # while the host waits 5 s; devd's LINK_UP rule starts it later.
+    no_carrier = IFCONFIG.replace(
+        "\tinet6 2001:db8:1::4 prefixlen 64\n",
+        "\tinet6 2001:db8:1::4 prefixlen 64\n\tstatus: no carrier\n",
+    )
+    p = plan({"DHCP": "1", "DNS": ""}, ifconfig=no_carrier)
+    assert "dhclient -b hn1" not in commands(p)
+    assert new_text(p).startswith('ifconfig_hn1="DHCP"\n')
+    assert p.warnings == [
+        "hn1: no carrier: dhclient not started now; devd starts it when the"
+        " link comes up"
+    ]
+    # a failover lagg has no such rule: its dhclient starts all the same
+    lagg = LAGG.replace("\tlaggproto", "\tstatus: no carrier\n\tlaggproto")
+    fields = {"IF_NAME": "hn0", "HWADDR": "00:0d:3a:12:34:56", "DHCP": "1"}
+    assert commands(plan(fields, ifconfig=lagg))[-1] == "dhclient -b lagg0"
+
+
 def test_plan_rc_conf_local_holds_the_variable():
     rc = {
         "/etc/rc.conf": 'ifconfig_hn1="DHCP"\n',
@@ -1120,6 +1140,22 @@ def test_dhcp_is_answered_at_once_with_no_dhcp_server(run, root, vm):
     assert elapsed < 2
     assert ["dhclient", "-b", "hn0"] in [c["argv"] for c in vm.calls()]
     assert list(vm.dhclients()) == ["hn0"]
+
+
+def test_dhcp_without_carrier_leaves_dhclient_to_devd(run, root, vm):
+    # dhclient would wait for the link past the host's 5 s, then give up.
+    vm.set_link_wait(10)
+    vm.set_carrier("hn0", False)
+    request = hn0_request(DHCP="1", IP_ADDR="", SUBNET="", GATEWAY="", DNS="")
+    result = set_ip(run, root, request)
+    assert (result.returncode, result.stdout) == (0, "hn0: DHCP\n")
+    assert result.stderr == (
+        "hv_set_ifconfig: warning: hn0: no carrier: dhclient not started now;"
+        " devd starts it when the link comes up\n"
+    )
+    assert "dhclient" not in [c["argv"][0] for c in vm.calls()]
+    assert (root / "etc/rc.conf").read_text().count('ifconfig_hn0="DHCP"') == 1
+    assert run("hv_get_dhcp_info", "hn0", via="sh").stdout == "Enabled\n"
 
 
 def test_static_replaces_the_lease_of_a_dhclient_that_died(run, root, vm):
@@ -1807,6 +1843,19 @@ def test_parse_ifconfig_flags_carp_and_slaac():
     )["hn0"]
     assert interface.carp == {"10.0.0.100", "2001:db8::100"}
     assert interface.autoconf == {"2001:db8::4"}
+    assert not interface.no_carrier
+
+
+@pytest.mark.parametrize(
+    ("status", "no_carrier"),
+    [("\tstatus: no carrier\n", True), ("\tstatus: active\n", False), ("", False)],
+)
+def test_parse_ifconfig_carrier(status, no_carrier):
+    # No status line (no media: dhclient's interface_link_status() then
+    # assumes a link) is not "no carrier".
+    text = "hn0: flags=8843<UP> metric 0 mtu 1500\n\tmedia: Ethernet autoselect\n"
+    interface = hvtools.parse_ifconfig(text + status)["hn0"]
+    assert interface.no_carrier is no_carrier
 
 
 def test_parse_lease_address():
