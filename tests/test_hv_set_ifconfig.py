@@ -1155,7 +1155,15 @@ def test_dhcp_without_carrier_leaves_dhclient_to_devd(run, root, vm):
     )
     assert "dhclient" not in [c["argv"][0] for c in vm.calls()]
     assert (root / "etc/rc.conf").read_text().count('ifconfig_hn0="DHCP"') == 1
-    assert run("hv_get_dhcp_info", "hn0", via="sh").stdout == "Enabled\n"
+    # The link comes up: devd's LINK_UP action, FreeBSD's own rc.d/dhclient,
+    # starts dhclient from the rc.conf written.
+    freebsdsh.install_rc(root)
+    vm.set_lease("hn0", "10.0.0.77/24", router="10.0.0.1")
+    vm.set_carrier("hn0", True)
+    done = freebsdsh.run(root, ["/etc/rc.d/dhclient", "quietstart", "hn0"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(vm.dhclients()) == ["hn0"]
+    assert addresses(vm, "hn0") == ["10.0.0.77/24"]
 
 
 def test_static_replaces_the_lease_of_a_dhclient_that_died(run, root, vm):
