@@ -41,7 +41,8 @@ def make_root(top, rc_conf, leases, release="12.1"):
     the NICs down and bare, the leases; rc_conf: {path below etc/: text}."""
     (top / "etc").mkdir(parents=True)
     sim = fakebsd.FakeBSD(top).install()
-    install_release(top, release)
+    freebsdsh.install_rc(top, release=release)
+    freebsdsh.install(top, "sbin/dhclient-script", release=release)
     for name, text in rc_conf.items():
         path = top / "etc" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,16 +67,9 @@ def rc_files(top):
     return found
 
 
-def install_release(top, release):
-    freebsdsh.install_rc(top, release=release)
-    freebsdsh.install(top, "sbin/dhclient-script", release=release)
-
-
-def boot(top, release=None):
+def boot(top):
     """Run FreeBSD's boot of the network on the root at top, with the rc(8)
-    files it has, or those of release (installed first)."""
-    if release is not None:
-        install_release(top, release)
+    files it has (make_root installs a release's)."""
     commands = ["/etc/rc.d/netif start", "/etc/rc.d/routing start"]
     # devd's LINK_UP for each NIC; rc.d/dhclient refuses non-DHCP ones
     # (dhclient_pre_check: exit 1, quietly).
