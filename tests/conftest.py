@@ -162,6 +162,12 @@ def sim(root):
     return fakebsd.FakeBSD(str(root)).install()
 
 
+def run_sim(root, program, *args):
+    """Run a simulated system program installed in root (its path there,
+    "/sbin/ifconfig"), as the administrator at a shell: its exit status."""
+    return subprocess.run([str(root / program.lstrip("/")), *args]).returncode
+
+
 def hv_env(root, **extra):
     """The environment an applet runs with: the test root and this Python."""
     env = {

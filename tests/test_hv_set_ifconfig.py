@@ -14,7 +14,7 @@ import pytest
 import fakebsd
 import freebsdsh
 import hvtools
-from conftest import Runner
+from conftest import Runner, run_sim
 
 HN1_MAC = "00:0d:3a:ab:cd:ef"
 
@@ -1088,12 +1088,6 @@ def test_dhcp_to_static(run, root, vm):
     )
     assert again.stdout == "hn1: static 10.1.0.9/24 gw 10.1.0.254 (unchanged)\n"
     assert len(vm.mutating_calls()) == mutations
-
-
-def run_sim(root, program, *args):
-    import subprocess
-
-    return subprocess.run([str(root / program.lstrip("/")), *args]).returncode
 
 
 def test_static_to_dhcp(run, root, vm):

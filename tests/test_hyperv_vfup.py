@@ -1,6 +1,5 @@
 """hyperv_vfup: the planners (pure) and the applet on the simulator."""
 
-import subprocess
 import time
 
 import pytest
@@ -9,6 +8,7 @@ from vfvm import VM
 import fakebsd
 import freebsdsh
 import hvtools
+from conftest import run_sim
 
 IF = "/sbin/ifconfig"
 
@@ -847,10 +847,10 @@ def twin(top, hn0, rc_conf):
     for interface in ("hn0", "lagg0"):
         sim.set_router_advertisement(interface, "2001:db8:1::/64", "fe80::1")
     if hn0.get("slaac"):
-        for argv in (["ifconfig", "hn0", "inet6", "accept_rtadv"], ["rtsol", "hn0"]):
-            sim_run(top, *argv)
+        assert run_sim(top, IF, "hn0", "inet6", "accept_rtadv") == 0
+        assert run_sim(top, "/sbin/rtsol", "hn0") == 0
     if hn0.get("prefix"):
-        sim_run(top, "ifconfig", "hn0", "inet6", hn0["prefix"], "eui64", "alias")
+        assert run_sim(top, IF, "hn0", "inet6", hn0["prefix"], "eui64", "alias") == 0
     if hn0.get("dhcp"):
         sim.start_dhclient("hn0")
         sim.add_route("default", "10.0.0.1", "hn0")
@@ -859,17 +859,9 @@ def twin(top, hn0, rc_conf):
             sim.add_route("default", hn0[key], "hn0", inet6=inet6)
     sim.set_lease("lagg0", *LEASE)
     sim.add_vf("hn0", "mce0")
-    sim_run(top, "ifconfig", "mce0", "up")
+    assert run_sim(top, IF, "mce0", "up") == 0
     sim.pop_events()
     return sim
-
-
-def sim_run(top, program, *args):
-    path = next(
-        p for p in (top / "sbin" / program, top / "bin" / program) if p.exists()
-    )
-    done = subprocess.run([str(path), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
 
 def vfup_end_state(sim):
