@@ -3023,8 +3023,9 @@ def is_ipv6_interface(env, ifname):
     having INET6: ipv6_network_interfaces names it or is AUTO (its default
     in defaults/rc.conf), and it has ifconfig_IF_ipv6, ipv6_prefix_IF or
     ipv6_ifconfig_IF."""
-    listed = _words(env.get("ipv6_network_interfaces", "auto"))
-    if ifname not in listed and "auto" not in [w.lower() for w in listed]:
+    listed = env.get("ipv6_network_interfaces", "auto")
+    # Its case patterns: IF among words parted by spaces, or AUTO alone.
+    if f" {ifname} " not in f" {listed} " and listed.lower() != "auto":
         return False
     return bool(
         ifconfig_args(env, ifname, "_ipv6")

@@ -284,6 +284,61 @@ def test_lagg_gets_hns_rc_conf_configuration(env, expected):
     assert hvtools.lagg_config_commands(env, "hn0", "lagg0") == expected
 
 
+# rc.conf variants for network.subr's ipv6if and ipv6_autoconfif, asked of
+# FreeBSD's own network.subr below.
+IPV6IF_CASES = [
+    "",
+    'ifconfig_hn0="DHCP"',
+    'ifconfig_hn0_ipv6="inet6 2001:db8::4/64"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_gateway_enable="YES"',
+    'ipv6_prefix_hn0="2001:db8::"',
+    'ipv6_prefix_hn0="2001:db8::"\nifconfig_hn0_ipv6="inet6 accept_rtadv"',
+    'ipv6_ifconfig_hn0="2001:db8::4/64 accept_rtadv"',
+    'ipv6_enable="YES"\nipv6_ifconfig_hn0="2001:db8::4/64"',
+    'ipv6_enable="YES"',
+    'ifconfig_DEFAULT_ipv6="inet6 accept_rtadv"',
+    # ipv6_network_interfaces: a case pattern, "auto" alone, words by spaces
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="AUTO"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="hn1 auto"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="hn1  hn0"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="hn0 hn1"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="hn10"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="hn0\thn1"',
+    'ifconfig_hn0_ipv6="inet6 accept_rtadv"\nipv6_network_interfaces="none"',
+]
+
+
+@pytest.mark.parametrize("release", freebsdsh.RELEASES)
+def test_ipv6if_and_autoconf_as_network_subr_says(root, release):
+    fakebsd.FakeBSD(root).install()
+    freebsdsh.install_rc(root, release=release)
+    cases = root / "etc/cases"
+    cases.mkdir()
+    for n, text in enumerate(IPV6IF_CASES):
+        (cases / str(n)).write_text(text + "\n")
+    ask = (
+        ". /etc/rc.subr; . /etc/network.subr; load_rc_config netif;"
+        ' ipv6if hn0; a=$?; ipv6_autoconfif hn0; echo "$a $?"'
+    )
+    script = "".join(
+        f"cp /etc/cases/{n} /etc/rc.conf; /bin/sh -c '{ask}'\n"
+        for n in range(len(IPV6IF_CASES))
+    )
+    done = freebsdsh.run(root, ["/bin/sh", "-c", script])
+    assert done.returncode == 0, done.stderr
+    defaults = (root / "etc/defaults/rc.conf").read_text()
+    ours = []
+    for text in IPV6IF_CASES:
+        texts = {"/etc/defaults/rc.conf": defaults, "/etc/rc.conf": text + "\n"}
+        env = hvtools._rc_env(texts, ["/etc/rc.conf"])
+        ipv6if = hvtools.is_ipv6_interface(env, "hn0")
+        autoconf = ipv6if and hvtools.is_ipv6_autoconf(env, "hn0")
+        ours.append(f"{int(not ipv6if)} {int(not autoconf)}")
+    theirs = done.stdout.splitlines()
+    assert list(zip(IPV6IF_CASES, ours)) == list(zip(IPV6IF_CASES, theirs))
+
+
 def test_lagg_ipv6_without_inet6_or_rtsol():
     env = {
         "ifconfig_hn0": "inet 10.0.0.4/24",
