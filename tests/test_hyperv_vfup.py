@@ -311,32 +311,61 @@ IPV6IF_CASES = [
 
 @pytest.mark.parametrize("release", freebsdsh.RELEASES)
 def test_ipv6if_and_autoconf_as_network_subr_says(root, release):
+    def ours(env):
+        ipv6if = hvtools.is_ipv6_interface(env, "hn0")
+        autoconf = ipv6if and hvtools.is_ipv6_autoconf(env, "hn0")
+        return f"{int(not ipv6if)} {int(not autoconf)}"
+
+    ask = 'ipv6if hn0; a=$?; ipv6_autoconfif hn0; echo "$a $?"'
+    assert_network_subr_agrees(root, release, IPV6IF_CASES, ask, ours)
+
+
+SYNCDHCP_CASES = [
+    "",
+    'ifconfig_hn0="DHCP"',
+    'ifconfig_hn0="SYNCDHCP"',
+    'ifconfig_hn0="syncdhcp"',
+    'ifconfig_hn0="DHCP"\nsynchronous_dhclient="YES"',
+    'ifconfig_hn0="NOSYNCDHCP DHCP"\nsynchronous_dhclient="YES"',
+    'ifconfig_hn0="DHCP NOSYNCDHCP SYNCDHCP"',
+    'ifconfig_hn0="SYNCDHCP NOSYNCDHCP"',
+    'ifconfig_DEFAULT="SYNCDHCP"',
+]
+
+
+@pytest.mark.parametrize("release", freebsdsh.RELEASES)
+def test_syncdhcp_as_network_subr_says(root, release):
+    # Whether hyperv_vfup waits for the lagg's lease.
+    def ours(env):
+        return str(int(not hvtools.is_syncdhcp_interface(env, "hn0")))
+
+    ask = "syncdhcpif hn0; echo $?"
+    assert_network_subr_agrees(root, release, SYNCDHCP_CASES, ask, ours)
+
+
+def assert_network_subr_agrees(root, release, cases, ask, ours):
+    """For each rc.conf text of cases, the release's network.subr answers
+    ask (a line of sh after load_rc_config netif), and ours(env) answers
+    from hvtools' reading of the same rc.conf: the same line."""
     fakebsd.FakeBSD(root).install()
     freebsdsh.install_rc(root, release=release)
-    cases = root / "etc/cases"
-    cases.mkdir()
-    for n, text in enumerate(IPV6IF_CASES):
-        (cases / str(n)).write_text(text + "\n")
-    ask = (
-        ". /etc/rc.subr; . /etc/network.subr; load_rc_config netif;"
-        ' ipv6if hn0; a=$?; ipv6_autoconfif hn0; echo "$a $?"'
-    )
+    (root / "etc/cases").mkdir()
+    for n, text in enumerate(cases):
+        (root / "etc/cases" / str(n)).write_text(text + "\n")
+    ask = f". /etc/rc.subr; . /etc/network.subr; load_rc_config netif; {ask}"
     script = "".join(
         f"cp /etc/cases/{n} /etc/rc.conf; /bin/sh -c '{ask}'\n"
-        for n in range(len(IPV6IF_CASES))
+        for n in range(len(cases))
     )
     done = freebsdsh.run(root, ["/bin/sh", "-c", script])
     assert done.returncode == 0, done.stderr
     defaults = (root / "etc/defaults/rc.conf").read_text()
-    ours = []
-    for text in IPV6IF_CASES:
+    answers = []
+    for text in cases:
         texts = {"/etc/defaults/rc.conf": defaults, "/etc/rc.conf": text + "\n"}
-        env = hvtools._rc_env(texts, ["/etc/rc.conf"])
-        ipv6if = hvtools.is_ipv6_interface(env, "hn0")
-        autoconf = ipv6if and hvtools.is_ipv6_autoconf(env, "hn0")
-        ours.append(f"{int(not ipv6if)} {int(not autoconf)}")
+        answers.append(ours(hvtools._rc_env(texts, ["/etc/rc.conf"])))
     theirs = done.stdout.splitlines()
-    assert list(zip(IPV6IF_CASES, ours)) == list(zip(IPV6IF_CASES, theirs))
+    assert list(zip(cases, answers)) == list(zip(cases, theirs))
 
 
 def test_lagg_ipv6_without_inet6_or_rtsol():
