@@ -7,6 +7,9 @@ Applets (a symlink named after an applet runs it; so does ``hvtools APPLET``):
     hv_set_ifconfig FILE     apply the host's IP request, live and in rc.conf
     hyperv_vfattach IF DELAY devd IFATTACH: bring a VF up, delayed
     hyperv_vfup hnN          devd VF_UP: join hnN and its VF in laggN
+    linkup hnN               devd LINK_UP of an hn(4): dhclient as devd.conf's
+                             rule would start it, unless hnN is a lagg port
+                             (run as ``hvtools linkup``; no link)
     status                   each hn(4): VF, lagg, addresses, rc.conf mode;
                              what the next boot configures, drift from it, and
                              warnings (run as ``hvtools status``; no link)
@@ -208,6 +211,7 @@ NETSTAT = "/usr/bin/netstat"
 PKILL = "/bin/pkill"
 PGREP = "/bin/pgrep"
 RTSOL = "/sbin/rtsol"
+RC_D_DHCLIENT = "/etc/rc.d/dhclient"
 RESOLVCONF = "/sbin/resolvconf"
 RESOLVCONF_CONF = "/etc/resolvconf.conf"
 # dhclient's pid file: current releases, then older ones.
@@ -250,8 +254,9 @@ class Completed:
         return f"{' '.join(self.argv)}: {self.cause()}"
 
 
-def run(argv, check=True, timeout=120):
-    """Run a system program, argv[0] an absolute system path, never via a shell.
+def run(argv, check=True, timeout=120, env=None):
+    """Run a system program, argv[0] an absolute system path, never via a shell,
+    with env (default: this process's environment).
 
     os.posix_spawn rather than subprocess: the subprocess module costs more
     start-up time and memory than an applet may spend (see bench/).  With
@@ -271,7 +276,10 @@ def run(argv, check=True, timeout=120):
     ]
     try:
         pid = os.posix_spawn(
-            program, [program, *argv[1:]], os.environ, file_actions=actions
+            program,
+            [program, *argv[1:]],
+            os.environ if env is None else env,
+            file_actions=actions,
         )
     except OSError as e:
         for fd in (out_r, out_w, err_r, err_w):
@@ -1771,12 +1779,17 @@ def choose_interface(request, interfaces):
                 EX_UNAVAILABLE, f"no single hn(4) interface has MAC {mac}: set IF_NAME"
             )
         ifname = matches[0]
-    laggs = [
-        name
-        for name, interface in interfaces.items()
-        if interface.laggproto == "failover" and ifname in interface.laggports
-    ]
-    return ifname, laggs[0] if laggs else ifname
+    lagg = lagg_of(interfaces, ifname)
+    failover = lagg is not None and lagg.laggproto == "failover"
+    return ifname, lagg.name if failover else ifname
+
+
+def lagg_of(interfaces, ifname):
+    """The lagg whose port ifname is (its laggport: lines), or None."""
+    for interface in interfaces.values():
+        if ifname in interface.laggports:
+            return interface
+    return None
 
 
 class Machine:
@@ -2804,6 +2817,38 @@ def hyperv_vfup(args):
     return EX_OK
 
 
+def hvtools_linkup(args):
+    """devd's IFNET LINK_UP action for hnN, in place of devd.conf's own
+    (`service dhclient quietstart hnN`, priority 0): that one, unless hnN
+    is a lagg port.  hn(4) reports its link up again when its VF stops
+    carrying the traffic (if_hn.c hn_rxvf_change(), hn_resume_mgmt()), at
+    every live migration; rc.d/dhclient would then start dhclient on hnN,
+    a DHCP interface in rc.conf, though the lagg carries its configuration,
+    and that dhclient sees the port's input (bpf taps it before lagg takes
+    it: if_ethersubr.c ether_input_internal()) and puts the lagg's address
+    on the port."""
+    if len(args) != 1:
+        raise Failure(EX_USAGE, "usage: hvtools linkup hnN")
+    hn = args[0]
+    hn_unit(hn)
+    refuse_image()
+    lagg = lagg_of(parse_ifconfig(run([IFCONFIG]).stdout), hn)
+    if lagg is not None:
+        message = f"{hn}: a port of {lagg.name}: no dhclient on it"
+        sys.stdout.write(f"{message}\n")
+        log(message)
+        return EX_OK
+    # As service(8) runs it: the rc.d script itself, in a clean environment.
+    done = run(
+        [RC_D_DHCLIENT, "quietstart", hn],
+        check=False,
+        env={"HOME": "/", "PATH": "/sbin:/bin:/usr/sbin:/usr/bin"},
+    )
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.status
+
+
 def _run_override(override, hn):
     log(f"{hn}: running {override}")
     done = run([override, hn], check=False, timeout=OVERRIDE_TIMEOUT)
@@ -3515,6 +3560,7 @@ DEVD_EVENTS = (
         {"system": "ETHERNET", "type": "IFATTACH", "subsystem": "mce0"},
         "hyperv_vfattach",
     ),
+    ({"system": "IFNET", "type": "LINK_UP", "subsystem": "hn0"}, "hvtools linkup"),
 )
 DEVD_FLAVOURS = (
     ("FreeBSD 12's devd (no $vm_guest)", {}),
@@ -4106,6 +4152,12 @@ APPLETS = {
     ),
     "hyperv_vfup": Applet(
         hyperv_vfup, "hnN", "devd VF_UP: join hnN and its VF in laggN"
+    ),
+    "linkup": Applet(
+        hvtools_linkup,
+        "hnN",
+        "devd LINK_UP of hnN: dhclient as devd.conf starts it, not on a lagg port",
+        linked=False,
     ),
     "status": Applet(
         hvtools_status,

@@ -70,7 +70,11 @@ The model
   Transparent mode: the kernel brings the VF up at attach, no VF_UP/DOWN.
 * devd events are queued, never delivered (events(), pop_events()):
   ETHERNET IFATTACH/IFDETACH (ether_ifattach/ether_ifdetach: NICs, VFs and
-  lagg/vlan clones), HYPERV_NIC_VF VF_UP/VF_DOWN.  Nothing else.
+  lagg/vlan clones), HYPERV_NIC_VF VF_UP/VF_DOWN, and IFNET LINK_UP/
+  LINK_DOWN of an hn(4) whose link state changes (the host's link,
+  set_carrier(); its VF taking the traffic or giving it back), after the
+  VF event (if_link_state_change() defers it to a task).  Nothing else:
+  other drivers' link events are not modelled.
 * Routes: gateway routes (connected routes are implied by addresses).  A
   gateway must lie in a prefix of an interface (ifa_ifwithnet(): the most
   specific, the first of equals); that address becomes the route's source
@@ -545,13 +549,27 @@ class Kernel:
             self.rxvf_change(self.iface(hn), iface, up)
 
     def rxvf_change(self, hn, vf, rxvf):
-        """hn_rxvf_change(): the VF carries the traffic, hn's link drops."""
+        """hn_rxvf_change(): the VF carries the traffic, hn's link drops;
+        the VF no longer does, hn_resume_mgmt() has hn_link_status() report
+        the host's link again (sys/dev/hyperv/netvsc/if_hn.c)."""
         if hn is None:
             return
         if rxvf == bool(hn["rxvf"]):
             return
+        was_up = self.link_up(hn)
         hn["rxvf"] = vf["name"] if rxvf else None
         self.event("HYPERV_NIC_VF", hn["name"], "VF_UP" if rxvf else "VF_DOWN")
+        self.link_event(hn, was_up)
+
+    def link_event(self, hn, was_up):
+        """if_link_state_change() of an hn(4) whose link was was_up:
+        do_link_state_change() (sys/net/if.c) raises devd's IFNET LINK_UP
+        or LINK_DOWN when the state changed, from a task, so after the
+        events raised meanwhile.  Other drivers' link events are not
+        modelled."""
+        up = self.link_up(hn)
+        if up != was_up:
+            self.event("IFNET", hn["name"], "LINK_UP" if up else "LINK_DOWN")
 
     def in6_if_up(self, iface):
         """in6_if_up() (sys/netinet6/in6_ifattach.c): the link-local address
@@ -2596,8 +2614,15 @@ class FakeBSD:
             }
 
     def set_carrier(self, interface, flag):
+        """The link the host (hn) or the wire reports; an hn(4) raises
+        IFNET LINK_UP/LINK_DOWN when that changes its link state."""
         with self._locked() as state:
-            Kernel(state).iface(interface)["carrier"] = bool(flag)
+            k = Kernel(state)
+            iface = k.iface(interface)
+            was_up = k.link_up(iface)
+            iface["carrier"] = bool(flag)
+            if iface["driver"] == "hn":
+                k.link_event(iface, was_up)
 
     def add_vf(self, hn, vf):
         """A VF attaches next to hn (same MAC); see the module docstring."""

@@ -8,6 +8,7 @@ import pytest
 
 import build
 import devd
+import freebsdsh
 import hvtools
 
 # The base system's two VF rules (/etc/devd/hyperv.conf), as devd sees them.
@@ -36,6 +37,14 @@ notify 10 {
 
 VF_UP = {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"}
 IFATTACH = {"system": "ETHERNET", "subsystem": "mce0", "type": "IFATTACH"}
+# LINK_UP of an Ethernet interface; devd's media-type statement asks the
+# interface's media (devd.cc media::do_match), here a variable.
+LINK_UP = {"system": "IFNET", "subsystem": "hn0", "type": "LINK_UP"}
+ETHERNET = {"media-type": "ethernet"}
+# devd.conf's own LINK_UP rules (12.1's /etc/devd.conf has the same), as
+# the current tree installs them: /etc/devd/dhclient.conf.
+with open(os.path.join(freebsdsh.FREEBSD_CURRENT, "etc/devd/dhclient.conf")) as f:
+    DHCLIENT_RULES = f.read()
 
 
 # The parser
@@ -128,14 +137,18 @@ def test_install_stages_the_rules_where_devd_reads_them(staged):
 
 def test_every_action_names_an_installed_applet(staged):
     parsed = devd.parse(staged.rules.read_text())
-    assert len(parsed) == 2
+    assert len(parsed) == 3
     for rule in parsed:
         for action in rule.actions:
-            program = action.split()[0]
+            program, applet = action.split()[:2]
             assert program.startswith(f"{staged.prefix}/libexec/hyperv/")
             installed = staged.destdir / program.lstrip("/")
-            assert os.readlink(installed) == "hvtools"
-            assert os.path.basename(program) in hvtools.linked_applets()
+            if installed.name == "hvtools":  # hvtools APPLET
+                assert installed.is_file() and not installed.is_symlink()
+                assert applet in hvtools.APPLETS
+            else:
+                assert os.readlink(installed) == "hvtools"
+                assert installed.name in hvtools.linked_applets()
 
 
 def test_priorities_beat_the_base_rules(staged):
@@ -147,6 +160,21 @@ def test_priorities_beat_the_base_rules(staged):
         rule = devd.winner(everything, "notify", variables)
         assert rule in ours
         assert rule.actions[0].startswith(f"{staged.prefix}/libexec/hyperv/{applet} ")
+
+
+def test_link_up_of_an_hn_runs_hvtools_linkup_and_no_other(staged):
+    # hvtools' rule outranks devd.conf's dhclient rule for hn(4) only.
+    ours = devd.parse(staged.rules.read_text())
+    everything = devd.parse(BASE_RULES + DHCLIENT_RULES) + ours
+    rule = devd.winner(everything, "notify", dict(LINK_UP, **ETHERNET))
+    assert rule in ours
+    assert rule.actions == [f"{staged.prefix}/libexec/hyperv/hvtools linkup $subsystem"]
+    em0 = dict(LINK_UP, subsystem="em0", **ETHERNET)
+    rule = devd.winner(everything, "notify", em0)
+    assert rule.actions == ["service dhclient quietstart $subsystem"]
+    for other in ("hn", "hn0x", "lagg0", "mce0"):
+        variables = dict(LINK_UP, subsystem=other)
+        assert devd.winner(ours, "notify", variables) is None
 
 
 def test_ifattach_rule_only_on_hyper_v(staged):

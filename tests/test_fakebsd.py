@@ -552,19 +552,38 @@ def test_vf_up_raises_vf_up_once(hn0, root):
     hn0.pop_events()
     assert run(root, "ifconfig", "mce0", "up") == (0, "", "")
     assert run(root, "ifconfig", "mce0", "up") == (0, "", "")
-    assert hn0.events() == [
-        {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"}
+    # hn(4) pretends its link is down while the VF carries the traffic,
+    # and says so to devd (hn_rxvf_change(), if_link_state_change())
+    assert hn0.pop_events() == [
+        {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_UP"},
+        {"system": "IFNET", "subsystem": "hn0", "type": "LINK_DOWN"},
     ]
-    # hn(4) pretends its link is down while the VF carries the traffic
     assert "\tstatus: no carrier\n" in hn0.ifconfig_text("hn0")
     assert "LOWER_UP" not in hn0.ifconfig_text("hn0").splitlines()[0]
     run(root, "ifconfig", "mce0", "down")
-    assert hn0.events()[-1] == {
-        "system": "HYPERV_NIC_VF",
-        "subsystem": "hn0",
-        "type": "VF_DOWN",
-    }
+    assert hn0.events() == [
+        {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_DOWN"},
+        {"system": "IFNET", "subsystem": "hn0", "type": "LINK_UP"},
+    ]
     assert "\tstatus: active\n" in hn0.ifconfig_text("hn0")
+
+
+def test_hn_link_events_follow_the_hosts_link(hn0, root):
+    # hn_link_status() -> if_link_state_change(): devd hears of a change only
+    hn0.pop_events()
+    hn0.set_carrier("hn0", False)
+    hn0.set_carrier("hn0", False)
+    hn0.set_carrier("hn0", True)
+    assert hn0.pop_events() == [
+        {"system": "IFNET", "subsystem": "hn0", "type": "LINK_DOWN"},
+        {"system": "IFNET", "subsystem": "hn0", "type": "LINK_UP"},
+    ]
+    # while the VF carries the traffic hn's link stays down for devd
+    hn0.add_vf("hn0", "mce0")
+    run(root, "ifconfig", "mce0", "up")
+    hn0.pop_events()
+    hn0.set_carrier("hn0", False)
+    assert hn0.events() == []
 
 
 def test_transparent_vf_raises_no_vf_up(hn0, root):
@@ -597,9 +616,11 @@ def test_detach_vf(hn0, root):
         "\n\n",
         "",
     )
+    # live migration: hn's link is back, devd hears LINK_UP for a lagg port
     assert hn0.events() == [
         {"system": "ETHERNET", "subsystem": "mce0", "type": "IFDETACH"},
         {"system": "HYPERV_NIC_VF", "subsystem": "hn0", "type": "VF_DOWN"},
+        {"system": "IFNET", "subsystem": "hn0", "type": "LINK_UP"},
     ]
 
 

@@ -464,7 +464,7 @@ def test_default_install_makes_the_daemon_and_devd_run_hvtools(dist, tmp_path):
         assert (base / f"{name}.orig").read_bytes() == ORIGINAL_SCRIPT
     rules = (destdir / "usr/local/etc/devd/hvtools.conf").read_text()
     actions = [a for r in devd.parse(rules) for a in r.actions]
-    assert len(actions) == 2
+    assert len(actions) == 3
     for action in actions:
         assert resolve(destdir, action.split()[0]) == str(program)
 
