@@ -2839,6 +2839,9 @@ def hvtools_linkup(args):
         log(message)
         return EX_OK
     # As service(8) runs it: the rc.d script itself, in a clean environment.
+    # Waited for, as devd.conf's rule is: a VF_UP devd has queued behind
+    # this event must find hnN's dhclient started, so that hyperv_vfup
+    # stops it, and not have it start after the lagg is made.
     done = run(
         [RC_D_DHCLIENT, "quietstart", hn],
         check=False,
