@@ -25,8 +25,8 @@ LEASE = ("10.0.0.4/24", "10.0.0.1")
 # service(8) as usr.sbin/service/service.sh runs an rc.d script: `cd /;
 # exec env -i HOME=/ PATH=/sbin:/bin:/usr/sbin:/usr/bin $dir/$script "$@"`.
 SERVICE = (
-    "#!/bin/sh\ncd /\n"
-    'exec env -i HOME=/ PATH=/sbin:/bin:/usr/sbin:/usr/bin /etc/rc.d/"$1" "$2" "$3"\n'
+    "#!/bin/sh\nscript=$1\nshift\ncd /\n"
+    'exec env -i HOME=/ PATH=/sbin:/bin:/usr/sbin:/usr/bin /etc/rc.d/"$script" "$@"\n'
 )
 
 
