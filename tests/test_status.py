@@ -785,3 +785,31 @@ def test_demo_installs_a_copy_and_configures_an_image(dist, capfd):
         "boot: nameservers 10.1.0.2 168.63.129.16",
     ]
     assert {p: p.read_bytes() for p in example.rglob("*") if p.is_file()} == before
+    # What the README quotes of it is what it prints (blanks at line ends,
+    # which Markdown drops, aside).
+    printed = [line.rstrip() for line in out.splitlines()]
+    for command in ("hv_set_ifconfig --dry-run", "/mnt/img/usr/local"):
+        quoted = readme_output(command)
+        assert any(
+            printed[i : i + len(quoted)] == quoted for i in range(len(printed))
+        ), quoted
+
+
+def readme_output(command):
+    """The lines the README quotes under its `    $ ...COMMAND...` line: the
+    code block's lines that follow, without their indent."""
+    with open(os.path.join(TOP, "README.md")) as f:
+        lines = f.read().splitlines()
+    first = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("    $ ") and command in line
+    )
+    block = []
+    for line in lines[first + 1 :]:
+        if line.strip() and not line.startswith("    "):
+            break
+        block.append(line[4:].rstrip())
+    while block and not block[-1]:
+        block.pop()
+    return block
