@@ -3170,16 +3170,21 @@ DEVD_RULES = ("/usr/local/etc/devd/hvtools.conf", "/etc/devd/hvtools.conf")
 class HnStatus:
     """One row of hvtools status."""
 
-    __slots__ = ("addresses", "ether", "lagg", "mode", "name", "ports", "vf")
+    __slots__ = (
+        "addresses", "ether", "lagg", "mode", "name", "port_addresses", "ports",
+        "vf",
+    )  # fmt: skip
 
-    def __init__(self, name, *, ether, vf, lagg, ports, addresses, mode):
+    def __init__(self, name, *, ether, vf, lagg, ports, addresses, mode,
+                 port_addresses=()):  # fmt: skip
         self.name = name
         self.ether = ether
         self.vf = vf
         self.lagg = lagg
         self.ports = ports
-        self.addresses = addresses
+        self.addresses = addresses  # the lagg's when there is one
         self.mode = mode
+        self.port_addresses = list(port_addresses)  # its own, as a lagg port
 
 
 def status_rows(interfaces, vfs, env):
@@ -3190,9 +3195,7 @@ def status_rows(interfaces, vfs, env):
         if not is_hn(name):
             continue
         lagg = interfaces.get(f"lagg{name[2:]}")
-        carrier = lagg or interface
-        addresses = [f"{a}/{p}" for a, p in carrier.inet]
-        addresses += [f"{a}/{p}" for a, p in carrier.inet6 if not is_link_local6(a)]
+        port = lagg is not None and name in lagg.laggports
         if is_dhcp_interface(env, name):
             mode = "DHCP"
         elif ifconfig_args(env, name) or ifconfig_args(env, name, "_ipv6"):
@@ -3206,11 +3209,18 @@ def status_rows(interfaces, vfs, env):
                 vf=vfs.get(name) or None,
                 lagg=lagg.name if lagg else None,
                 ports=lagg.laggports if lagg else [],
-                addresses=addresses,
+                addresses=_shown_addresses(lagg or interface),
                 mode=mode,
+                port_addresses=_shown_addresses(interface) if port else (),
             )
         )
     return rows
+
+
+def _shown_addresses(interface):
+    # As A/N, IPv4 first; link-local ones are the kernel's.
+    shown = [f"{a}/{p}" for a, p in interface.inet]
+    return shown + [f"{a}/{p}" for a, p in interface.inet6 if not is_link_local6(a)]
 
 
 def status_warnings(rows, env, transparent, vflist):
@@ -3242,6 +3252,12 @@ def status_warnings(rows, env, transparent, vflist):
         for port in (row.name, row.vf):
             if port and port not in row.ports:
                 warnings.append(f"{row.lagg} lacks port {port}")
+        if row.port_addresses:
+            # What a dhclient started on the port leaves (hvtools linkup).
+            warnings.append(
+                f"{row.name}, a port of {row.lagg}, has addresses of its own:"
+                f" {' '.join(row.port_addresses)}"
+            )
     return warnings
 
 

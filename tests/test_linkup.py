@@ -91,6 +91,11 @@ def test_without_it_freebsds_rule_starts_dhclient_on_the_port(vm):
     assert done.returncode == 0, done.stderr
     assert sorted(vm.sim.dhclients()) == ["hn0", "lagg0"]
     assert vm.addresses("hn0") == ["10.0.0.4/24"]
+    # hvtools status tells (a VM migrated before hvtools linkup was there)
+    status = vm.applet("hvtools", "status").stdout.splitlines()
+    assert "warning: hn0, a port of lagg0, has addresses of its own: 10.0.0.4/24" in (
+        status
+    )
 
 
 def test_anywhere_else_it_does_what_freebsds_rule_does(vm):

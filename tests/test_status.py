@@ -149,6 +149,24 @@ def test_warns_of_a_lagg_missing_a_port(missing):
     assert warnings(text=text) == [f"lagg0 lacks port {missing}"]
 
 
+def test_warns_of_a_lagg_port_with_addresses_of_its_own():
+    # What a dhclient on the port leaves (tests/test_linkup.py); its
+    # link-local address is the kernel's, not a warning of its own.
+    text = IFCONFIG.replace(
+        "\tinet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2\n",
+        "\tinet6 fe80::215:5dff:fe0a:b0c%hn0 prefixlen 64 scopeid 0x2\n"
+        "\tinet 10.0.0.4 netmask 0xffffff00 broadcast 10.0.0.255\n",
+    )
+    assert rows(text=text)[0].port_addresses == ["10.0.0.4/24"]
+    assert warnings(text=text) == [
+        "hn0, a port of lagg0, has addresses of its own: 10.0.0.4/24"
+    ]
+    assert rows()[0].port_addresses == []
+    # not a port (a lagg that lacks it): warned about as such
+    text = text.replace("\tlaggport: hn0 ", "\tnotaport: ")
+    assert warnings(text=text) == ["lagg0 lacks port hn0"]
+
+
 def test_warns_of_a_vf_without_its_lagg():
     text = IFCONFIG.replace("lagg0:", "other0:")
     assert warnings(text=text) == [
