@@ -2820,13 +2820,14 @@ def hyperv_vfup(args):
 def hvtools_linkup(args):
     """devd's IFNET LINK_UP action for hnN, in place of devd.conf's own
     (`service dhclient quietstart hnN`, priority 0): that one, unless hnN
-    is a lagg port.  hn(4) reports its link up again when its VF stops
-    carrying the traffic (if_hn.c hn_rxvf_change(), hn_resume_mgmt()), at
-    every live migration; rc.d/dhclient would then start dhclient on hnN,
-    a DHCP interface in rc.conf, though the lagg carries its configuration,
-    and that dhclient sees the port's input (bpf taps it before lagg takes
-    it: if_ethersubr.c ether_input_internal()) and puts the lagg's address
-    on the port."""
+    is a lagg port; exit 0 once done, whatever rc.d/dhclient answered.
+
+    hn(4) reports its link up again when its VF stops carrying the traffic
+    (if_hn.c hn_rxvf_change(), hn_resume_mgmt()), at every live migration;
+    rc.d/dhclient would then start dhclient on hnN, a DHCP interface in
+    rc.conf, though the lagg carries its configuration, and that dhclient
+    sees the port's input (bpf taps it before lagg takes it: if_ethersubr.c
+    ether_input_internal()) and puts the lagg's address on the port."""
     if len(args) != 1:
         raise Failure(EX_USAGE, "usage: hvtools linkup hnN")
     hn = args[0]
@@ -2849,7 +2850,9 @@ def hvtools_linkup(args):
     )
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
-    return done.status
+    # Its status is its own (1: not a DHCP interface); a failure of this
+    # applet makes devd's rule run devd.conf's action instead.
+    return EX_OK
 
 
 def _run_override(override, hn):

@@ -168,7 +168,10 @@ def test_link_up_of_an_hn_runs_hvtools_linkup_and_no_other(staged):
     everything = devd.parse(BASE_RULES + DHCLIENT_RULES) + ours
     rule = devd.winner(everything, "notify", dict(LINK_UP, **ETHERNET))
     assert rule in ours
-    assert rule.actions == [f"{staged.prefix}/libexec/hyperv/hvtools linkup $subsystem"]
+    assert rule.actions == [
+        f"{staged.prefix}/libexec/hyperv/hvtools linkup $subsystem"
+        " || service dhclient quietstart $subsystem"
+    ]
     em0 = dict(LINK_UP, subsystem="em0", **ETHERNET)
     rule = devd.winner(everything, "notify", em0)
     assert rule.actions == ["service dhclient quietstart $subsystem"]

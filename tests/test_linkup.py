@@ -118,8 +118,24 @@ def test_anywhere_else_it_does_what_freebsds_rule_does(vm):
     vm.rc_conf('ifconfig_hn2="inet 10.2.0.4/24"\n')
     vm.sim.add_interface("hn2")
     done = freebsdsh.run(vm.root, [*LINKUP, "hn2"])
-    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
     assert "hn2" not in vm.sim.dhclients()
+
+
+def test_should_hvtools_fail_devd_runs_freebsds_action(vm):
+    # No python3 for the program (a package removed): the rule's fallback
+    # still gives a DHCP hn its dhclient, as devd.conf's rule would.
+    (vm.root / "usr/local/bin/python3").unlink()
+    vm.sim.add_interface("hn1")
+    vm.sim.set_lease("hn1", "10.1.0.4/24")
+    with open(vm.root / "etc/rc.conf", "a") as f:
+        f.write('ifconfig_hn1="DHCP"\n')
+    (rule,) = installed_rules(vm.root)[-1:]
+    command = devd.expand(rule.actions[0], dict(LINK_UP, subsystem="hn1"))
+    done = freebsdsh.run(vm.root, ["/bin/sh", "-c", command])
+    assert done.returncode == 0, done.stderr
+    assert "hn1" in vm.sim.dhclients()
+    assert vm.addresses("hn1") == ["10.1.0.4/24"]
 
 
 def test_lagg_of():
