@@ -123,9 +123,9 @@ def test_anywhere_else_it_does_what_freebsds_rule_does(vm):
 
 
 def test_should_hvtools_fail_devd_runs_freebsds_action(vm):
-    # No python3 for the program (a package removed): the rule's fallback
-    # still gives a DHCP hn its dhclient, as devd.conf's rule would.
-    (vm.root / "usr/local/bin/python3").unlink()
+    # hvtools cannot run (here: not executable): the rule's fallback still
+    # gives a DHCP hn its dhclient, as devd.conf's rule would.
+    (vm.root / LINKUP[0].lstrip("/")).chmod(0o644)
     vm.sim.add_interface("hn1")
     vm.sim.set_lease("hn1", "10.1.0.4/24")
     with open(vm.root / "etc/rc.conf", "a") as f:
@@ -134,6 +134,8 @@ def test_should_hvtools_fail_devd_runs_freebsds_action(vm):
     command = devd.expand(rule.actions[0], dict(LINK_UP, subsystem="hn1"))
     done = freebsdsh.run(vm.root, ["/bin/sh", "-c", command])
     assert done.returncode == 0, done.stderr
+    assert "Permission denied" in done.stderr
+    assert done.stdout == "Starting dhclient.\n"
     assert "hn1" in vm.sim.dhclients()
     assert vm.addresses("hn1") == ["10.1.0.4/24"]
 
