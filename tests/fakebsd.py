@@ -74,7 +74,8 @@ The model
   LINK_DOWN of an hn(4) whose link state changes (the host's link,
   set_carrier(); its VF taking the traffic or giving it back), after the
   VF event (if_link_state_change() defers it to a task).  Nothing else:
-  other drivers' link events are not modelled.
+  not an hn's first LINK_UP at attach (tests run rc.d/dhclient quietstart
+  for it, as tests/test_boot.py does), nor other drivers' link events.
 * Routes: gateway routes (connected routes are implied by addresses).  A
   gateway must lie in a prefix of an interface (ifa_ifwithnet(): the most
   specific, the first of equals); that address becomes the route's source
